@@ -1,0 +1,98 @@
+//! The three kinds of stage that let one engine stream everything.
+//!
+//! - [`MapStage`]: batch in, batch out, no state (normalize_total, log1p, filter_cells, a
+//!   gene subset, a projection onto PCs).
+//! - [`FitStage`]: a pass folds batches into a small mergeable [`FitState`]; the finished
+//!   state becomes a map (filter_genes, highly_variable_genes, scale, PCA) plus var columns
+//!   and `uns` entries.
+//! - global stages (neighbors, UMAP, Leiden) arrive with the issues that need them.
+//!
+//! The engine cuts the stream into granules whose boundaries depend only on the data; each
+//! granule gets its own state, and states merge in granule order. That is what makes
+//! results independent of batch size and thread count: a state's `merge` need not be
+//! commutative, only run in that fixed order.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use crate::batch::CellBatch;
+use crate::error::Result;
+use crate::genes::GeneTable;
+use crate::uns::Uns;
+
+/// A stateless per-batch transformation.
+pub trait MapStage: Send + Sync {
+    /// Transform one batch. The batch's genes are those of [`MapStage::genes`]'s input.
+    fn map(&self, batch: CellBatch) -> Result<CellBatch>;
+
+    /// The gene table after this stage, given the one before (unchanged by default).
+    fn genes(&self, genes: &GeneTable) -> Result<GeneTable> {
+        Ok(genes.clone())
+    }
+
+    /// Entries this stage adds to `uns` (none by default).
+    fn uns(&self) -> Vec<(String, Uns)> {
+        Vec::new()
+    }
+}
+
+/// The mergeable state a fit folds batches into.
+pub trait FitState: Send + Any {
+    /// Fold one batch of the fit's input into the state.
+    fn fold(&mut self, batch: &CellBatch) -> Result<()>;
+
+    /// Merge the state of the following granule into this one. The engine always merges
+    /// in granule order, so `self` covers the cells before `other`.
+    fn merge(&mut self, other: Box<dyn FitState>) -> Result<()>;
+
+    /// Bytes held, for the memory budget.
+    fn size_bytes(&self) -> usize;
+
+    /// For downcasting in `merge` and `finish`.
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// What a finished fit gives the rest of the pipeline.
+pub enum Fitted {
+    /// The map applied to the stream after the fit (e.g. [`Identity`] with new var columns
+    /// for fits that only annotate).
+    Map(Arc<dyn MapStage>),
+    /// Another pass is needed first: e.g. normalize_total with exclude_highly_expressed and
+    /// no target_sum finds the excluded genes, then the median of the remaining totals.
+    Refit(Arc<dyn FitStage>),
+}
+
+/// A stage that needs a pass over all cells before it can transform any.
+pub trait FitStage: Send + Sync {
+    /// A new, empty state for the stream whose genes are `genes`.
+    fn new_state(&self, genes: &GeneTable) -> Result<Box<dyn FitState>>;
+
+    /// Turn the merged state into the map that follows.
+    fn finish(&self, state: Box<dyn FitState>, genes: &GeneTable) -> Result<Fitted>;
+
+    /// Bytes one state will hold for `n_genes` genes, for the memory plan.
+    fn state_bytes(&self, n_genes: usize) -> usize;
+
+    /// True when the stream after this stage does not depend on the state (e.g. per-gene
+    /// QC columns): the fit then rides along in an earlier pass instead of forcing one.
+    fn annotates_only(&self) -> bool {
+        false
+    }
+}
+
+/// Downcast a boxed state to its concrete type, or say which stage got a foreign one.
+pub fn downcast_state<T: 'static>(state: Box<dyn FitState>, stage: &str) -> Result<Box<T>> {
+    state
+        .into_any()
+        .downcast::<T>()
+        .map_err(|_| crate::error::StageError::Batch(format!("{stage}: state of another stage")))
+}
+
+/// The identity map, for fits that only annotate the gene table.
+pub struct Identity;
+
+impl MapStage for Identity {
+    fn map(&self, batch: CellBatch) -> Result<CellBatch> {
+        Ok(batch)
+    }
+}
