@@ -1,1 +1,40 @@
-fn main() {}
+//! `cargo xtask …`: the project's chores, in Rust.
+//!
+//! - `gen`: synthetic Smart-seq2-like counts to an h5ad file (any size, bounded memory);
+//! - `reference`: regenerate tests/data inputs and scanpy's expected outputs, one command.
+
+#[path = "gen.rs"]
+mod generate; // `gen` is a reserved keyword in edition 2024
+mod reference;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "atlasflow development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate synthetic Smart-seq2-like counts (h5ad).
+    Gen(generate::GenArgs),
+    /// Regenerate tests/data/*/input.h5ad and expected.h5 (runs scanpy).
+    Reference(reference::RefArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let r = match &cli.cmd {
+        Cmd::Gen(a) => generate::run(a),
+        Cmd::Reference(a) => reference::main(a),
+    };
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

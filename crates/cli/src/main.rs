@@ -1,1 +1,178 @@
-fn main() {}
+//! `atlasflow`: run single-cell RNA-seq pipelines written as YAML, streaming over the data in
+//! bounded memory, with scanpy's answers.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use atlasflow_engine::exec::{human, parse_size};
+use atlasflow_engine::{EngineError, Plan, PipelineSpec, Progress, RunOptions};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Single-cell RNA-seq pipelines from YAML, streaming, with scanpy's answers.
+#[derive(Parser)]
+#[command(name = "atlasflow", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline and write its outputs and run.json.
+    Run(RunArgs),
+    /// Check a pipeline file and print its steps (reads no data).
+    Validate(SpecArgs),
+    /// Print the passes over the data, what each reads, and memory per stage.
+    Explain(RunArgs),
+}
+
+#[derive(Args)]
+struct SpecArgs {
+    /// The pipeline file (YAML).
+    pipeline: PathBuf,
+    /// Override a parameter: STEP.PARAM=VALUE (STEP is a step id or stage name).
+    #[arg(long = "set", value_name = "STEP.PARAM=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// An h5ad file replacing the pipeline's source.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Directory for every relative output path (default: the working directory).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Memory budget, e.g. 4GiB, 512MiB (default: half of this machine's memory).
+    #[arg(long)]
+    memory: Option<String>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Cells per read from the source (default 4096). Results do not depend on it.
+    #[arg(long, default_value_t = 4096)]
+    batch_size: usize,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+struct Bars {
+    quiet: bool,
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn pass_started(&self, label: &str, total: u64) {
+        if self.quiet {
+            return;
+        }
+        let pb = ProgressBar::new(total);
+        pb.set_style(
+            ProgressStyle::with_template("{msg:40} [{bar:30}] {human_pos}/{human_len} cells {per_sec} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        pb.set_message(label.to_string());
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(pb);
+        }
+    }
+    fn advance(&self, cells: u64) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some(pb) = b.as_ref() {
+                pb.inc(cells);
+            }
+        }
+    }
+    fn pass_finished(&self) {
+        if let Ok(mut b) = self.bar.lock() {
+            if let Some(pb) = b.take() {
+                pb.finish();
+            }
+        }
+    }
+}
+
+fn machine_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map_or(4 << 30, |kb| kb * 1024)
+}
+
+fn load(args: &SpecArgs) -> Result<Plan, EngineError> {
+    let mut spec = PipelineSpec::from_file(&args.pipeline)?;
+    for s in &args.set {
+        spec.set_param(s)?;
+    }
+    Plan::new(spec)
+}
+
+fn options(args: &RunArgs) -> Result<RunOptions, String> {
+    let memory_bytes = match &args.memory {
+        Some(m) => parse_size(m).ok_or_else(|| format!("--memory {m:?}: expected a size such as 4GiB or 512MiB"))?,
+        None => machine_memory() / 2,
+    };
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    if args.batch_size == 0 {
+        return Err("--batch-size must be at least 1".into());
+    }
+    Ok(RunOptions { threads, memory_bytes, read_block: args.batch_size, out_dir: args.out.clone(), input: args.input.clone() })
+}
+
+fn record_path(plan: &Plan, opts: &RunOptions) -> PathBuf {
+    let first = plan.outputs.first().map(|o| atlasflow_engine::exec::output_path(&o.spec.path, opts));
+    let dir = first.as_deref().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    dir.join("run.json")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<(), (u8, String)> = match &cli.command {
+        Command::Validate(args) => load(args).map(|p| print!("{}", p.describe())).map_err(|e| (2, e.to_string())),
+        Command::Explain(args) => (|| {
+            let plan = load(&args.spec).map_err(|e| (2, e.to_string()))?;
+            let opts = options(args).map_err(|e| (2, e))?;
+            print!("{}", plan.describe());
+            println!();
+            print!("{}", atlasflow_engine::explain::explain(&plan, &opts).map_err(|e| (1, e.to_string()))?);
+            Ok(())
+        })(),
+        Command::Run(args) => (|| {
+            let plan = load(&args.spec).map_err(|e| (2, e.to_string()))?;
+            let opts = options(args).map_err(|e| (2, e))?;
+            let bars = Bars { quiet: args.quiet, bar: std::sync::Mutex::new(None) };
+            let mut record = atlasflow_engine::run(&plan, &opts, &bars).map_err(|e| (1, e.to_string()))?;
+            record.overrides = args.spec.set.clone();
+            let rp = record_path(&plan, &opts);
+            record.write(&rp).map_err(|e| (1, format!("{}: cannot write the run record: {e}", rp.display())))?;
+            if !args.quiet {
+                for o in &record.outputs {
+                    eprintln!("wrote {o}");
+                }
+                eprintln!(
+                    "{} passes in {:.1} s, peak memory {}; run record {}",
+                    record.passes.len(),
+                    record.wall_seconds,
+                    human(record.peak_rss_bytes as usize),
+                    rp.display()
+                );
+            }
+            Ok(())
+        })(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -386,6 +386,55 @@ impl CellBatch {
     }
 }
 
+/// Keep the genes (columns of X) where `keep` is true, in order, remapping the column
+/// indices of sparse rows (see [`crate::genes::gene_remap`]); dense X keeps the chosen
+/// columns. Obs columns and embeddings are untouched. Used by filter_genes and the HVG
+/// subset, which drop genes mid-stream.
+pub fn subset_genes(batch: &CellBatch, keep: &[bool]) -> Result<CellBatch> {
+    if keep.len() != batch.n_genes() {
+        return Err(StageError::Batch(format!("gene mask of {} for {} genes", keep.len(), batch.n_genes())));
+    }
+    let n_kept = keep.iter().filter(|&&k| k).count();
+    match batch.x()? {
+        XView::Csr(v) => {
+            let remap = crate::genes::gene_remap(keep);
+            let mut out = Csr::empty(n_kept);
+            out.indptr.reserve(v.n_rows());
+            for r in 0..v.n_rows() {
+                let (idx, val) = v.row(r);
+                for (&j, &x) in idx.iter().zip(val) {
+                    match remap.get(j as usize) {
+                        Some(Some(nj)) => {
+                            out.indices.push(*nj);
+                            out.values.push(x);
+                        }
+                        Some(None) => {}
+                        None => {
+                            return Err(StageError::Batch(format!(
+                                "gene index {j} out of range for {} genes",
+                                batch.n_genes()
+                            )));
+                        }
+                    }
+                }
+                let end = i32::try_from(out.indices.len())
+                    .map_err(|_| StageError::Batch("CSR block too large for i32 offsets".into()))?;
+                out.indptr.push(end);
+            }
+            batch.with_x_csr(out)
+        }
+        XView::Dense { data, n_cols } => {
+            let mut out = Vec::with_capacity(batch.num_cells() * n_kept);
+            if n_cols > 0 {
+                for row in data.chunks_exact(n_cols) {
+                    out.extend(row.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x));
+                }
+            }
+            batch.with_x_dense(out, n_kept)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +464,28 @@ mod tests {
         assert_eq!(dense_of(&f), vec![vec![1.0, 0.0, 2.0], vec![0.0, 3.0, 0.0]]);
         let ids = f.obs_column(CELL_ID).expect("ids").as_string::<i32>().iter().flatten().collect::<Vec<_>>().join("");
         assert_eq!(ids, "ac");
+    }
+
+    #[test]
+    fn subset_genes_csr_and_dense() {
+        let b = sample();
+        let s = subset_genes(&b, &[false, true, true]).expect("subset");
+        assert_eq!(s.n_genes(), 2);
+        assert_eq!(dense_of(&s), vec![vec![0.0, 2.0], vec![0.0, 0.0], vec![3.0, 0.0]]);
+        assert_eq!(s.obs_columns().len(), 1);
+        // on a slice whose offsets do not start at 0
+        let s = subset_genes(&b.slice(1, 2), &[true, true, false]).expect("slice");
+        assert_eq!(dense_of(&s), vec![vec![0.0, 0.0], vec![0.0, 3.0]]);
+        let d = b.with_x_dense(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], 3).expect("dense");
+        let s = subset_genes(&d, &[true, false, true]).expect("dense subset");
+        match s.x().expect("x") {
+            XView::Dense { data, n_cols } => {
+                assert_eq!(n_cols, 2);
+                assert_eq!(data, &[1.0, 3.0, 4.0, 6.0, 7.0, 9.0]);
+            }
+            XView::Csr(_) => panic!("sparse"),
+        }
+        assert!(subset_genes(&b, &[true]).is_err());
     }
 
     #[test]

@@ -8,10 +8,11 @@ pub mod batch;
 pub mod csr;
 pub mod error;
 pub mod genes;
+pub mod moments;
 pub mod stage;
 pub mod uns;
 
-pub use batch::{CellBatch, XView};
+pub use batch::{subset_genes, CellBatch, XView};
 pub use csr::{Csr, CsrView};
 pub use error::{Result, StageError};
 pub use genes::GeneTable;

@@ -1,0 +1,58 @@
+//! Errors of the engine: spec errors point at the YAML line, stage errors name the step.
+
+use std::path::PathBuf;
+
+use atlasflow_core::StageError;
+use atlasflow_io::IoError;
+use thiserror::Error;
+
+/// Everything that can stop a pipeline.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The YAML spec is malformed or names something that cannot work.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    Spec {
+        /// The pipeline file.
+        file: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: u64,
+        /// 1-based column (0 when unknown).
+        column: u64,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// A step failed on the data.
+    #[error("step {step} ({stage}, {}:{line}): {source}", file.display())]
+    Step {
+        /// The step id.
+        step: String,
+        /// The stage name.
+        stage: String,
+        /// The pipeline file.
+        file: PathBuf,
+        /// The step's line in the pipeline file.
+        line: u64,
+        /// The stage's own error.
+        source: StageError,
+    },
+    /// Reading or writing data failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The memory budget cannot hold what a stage needs.
+    #[error("memory budget exceeded: {0}")]
+    Budget(String),
+    /// The data left nothing to work on (e.g. every cell filtered out).
+    #[error("{0}")]
+    Empty(String),
+    /// A file system operation on an output failed.
+    #[error("{}: {message}", path.display())]
+    Output {
+        /// The output path.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Result with an [`EngineError`].
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,522 @@
+//! Running a plan: passes over the source, granules processed in parallel, fit states merged
+//! in granule order, outputs written to a temporary name and renamed when complete.
+//!
+//! For one output chain the runner repeats: instantiate the steps whose gene table is known;
+//! if a fit that blocks the stream is pending, run a pass that replays every map before it
+//! and folds it (plus any annotate-only fits on the way); finish the fits; otherwise run the
+//! final pass into the sink.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use atlasflow_core::{CellBatch, FitStage, FitState, Fitted, GeneTable, MapStage, Uns};
+use atlasflow_io::{H5adWriter, XKind};
+use datafusion_execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool, MemoryReservation};
+use rayon::prelude::*;
+
+use crate::error::{EngineError, Result};
+use crate::granules;
+use crate::plan::Plan;
+use crate::record::{PassRecord, RunRecord, StepRecord};
+use crate::registry::Op;
+use crate::source::Source;
+
+/// How a run is bounded and where it writes.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Worker threads (granules processed at once).
+    pub threads: usize,
+    /// Memory budget in bytes for batches in flight and fit states.
+    pub memory_bytes: u64,
+    /// Cells per read from the source (does not change results).
+    pub read_block: usize,
+    /// Directory that relative output paths resolve against.
+    pub out_dir: Option<PathBuf>,
+    /// A file replacing the pipeline's source.
+    pub input: Option<PathBuf>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { threads: 2, memory_bytes: 4 << 30, read_block: 4096, out_dir: None, input: None }
+    }
+}
+
+/// Receives progress: one pass at a time.
+pub trait Progress: Sync {
+    /// A pass over `total` cells starts.
+    fn pass_started(&self, _label: &str, _total: u64) {}
+    /// `cells` more cells are done.
+    fn advance(&self, _cells: u64) {}
+    /// The pass ended.
+    fn pass_finished(&self) {}
+}
+
+/// Progress that shows nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+enum Slot {
+    Map(Arc<dyn MapStage>),
+    Pending(Arc<dyn FitStage>),
+    Done(Arc<dyn MapStage>),
+}
+
+struct StepSlots {
+    step: usize,
+    slots: Option<Vec<Slot>>,
+}
+
+/// What a worker does with a batch at one slot during a pass.
+#[derive(Clone)]
+enum Work {
+    Map(Arc<dyn MapStage>),
+    Fold(Arc<dyn FitStage>, GeneTable),
+}
+
+struct WorkSlot {
+    step: usize,
+    work: Work,
+}
+
+struct GranuleOut {
+    states: Vec<Option<Box<dyn FitState>>>,
+    batch: CellBatch,
+    cells: Vec<(u64, u64)>,
+}
+
+/// Resolve the source path (the `--input` override wins).
+pub fn source_path(plan: &Plan, opts: &RunOptions) -> PathBuf {
+    let crate::spec::SourceSpec::H5ad(p) = &plan.spec.source;
+    opts.input.clone().unwrap_or_else(|| p.clone())
+}
+
+/// Resolve an output path against `--out`.
+pub fn output_path(path: &Path, opts: &RunOptions) -> PathBuf {
+    match &opts.out_dir {
+        Some(d) if path.is_relative() => d.join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Peak resident memory of this process so far (Linux), in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Run every output of the plan.
+pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<RunRecord> {
+    let started = Instant::now();
+    let src_path = source_path(plan, opts);
+    let source = Source::open_h5ad(&src_path)?;
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(opts.memory_bytes as usize));
+    let threads = opts.threads.max(1);
+    let workers = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| EngineError::Budget(format!("cannot start {threads} threads: {e}")))?;
+    let row_nnz = source.row_nnz()?;
+    let grans = granules::plan(&row_nnz);
+    let mut record = RunRecord::new(plan, &src_path, opts);
+    let step_nanos: Vec<AtomicU64> = (0..plan.steps.len()).map(|_| AtomicU64::new(0)).collect();
+    let mut step_cells = vec![(0u64, 0u64); plan.steps.len()];
+    let mut step_genes = vec![(0usize, 0usize); plan.steps.len()];
+
+    for out in &plan.outputs {
+        let ctx = Ctx { plan, opts, source: &source, pool: &pool, workers: &workers, grans: &grans, row_nnz: &row_nnz, progress, step_nanos: &step_nanos };
+        let out_path = output_path(&out.spec.path, opts);
+        let mut chain: Vec<StepSlots> = out.chain.iter().map(|&s| StepSlots { step: s, slots: None }).collect();
+        let mut pass_no = 0;
+        loop {
+            pass_no += 1;
+            let (work, blocking, genes_at) = instantiate(&ctx, &mut chain)?;
+            for (s, g) in &genes_at {
+                step_genes[*s] = *g;
+            }
+            let label = match blocking {
+                Some(step) => format!("pass {pass_no}: fit {}", plan.steps[step].spec.id),
+                None => format!("pass {pass_no}: write {}", out_path.display()),
+            };
+            let t = Instant::now();
+            if blocking.is_some() {
+                let (states, _) = ctx.pass(&label, &work, None)?;
+                finish_fits(&ctx, &mut chain, &work, states)?;
+                record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64() });
+                continue;
+            }
+            let final_genes = chain_genes(&ctx, &chain)?;
+            let mut sink = Sink { path: out_path.clone(), genes: final_genes, writer: None };
+            let (states, cells) = ctx.pass(&label, &work, Some(&mut sink))?;
+            for (i, w) in work.iter().enumerate() {
+                step_cells[w.step].0 = step_cells[w.step].0.max(cells[i].0);
+                step_cells[w.step].1 = cells[i].1;
+            }
+            let emptied = work.iter().zip(&cells).find(|(_, c)| c.0 > 0 && c.1 == 0);
+            if let Some((w, _)) = emptied {
+                return Err(EngineError::Empty(format!(
+                    "step {} ({}) removed every cell: nothing left to write to {}",
+                    plan.steps[w.step].spec.id,
+                    plan.steps[w.step].spec.stage.value,
+                    out_path.display()
+                )));
+            }
+            if source.n_obs() == 0 {
+                return Err(EngineError::Empty(format!("{} holds no cells", src_path.display())));
+            }
+            let pending = work.iter().any(|w| matches!(w.work, Work::Fold(..)));
+            if pending {
+                finish_fits(&ctx, &mut chain, &work, states)?;
+            }
+            let final_genes = chain_genes(&ctx, &chain)?;
+            let uns = chain_uns(&chain);
+            let writer = sink.writer.take().ok_or_else(|| EngineError::Empty("no batch reached the output".into()))?;
+            writer.finish_with_genes(&final_genes, &uns)?;
+            record.outputs.push(out_path.display().to_string());
+            record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64() });
+            break;
+        }
+    }
+    record.steps = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepRecord {
+            id: s.spec.id.clone(),
+            stage: s.spec.stage.value.clone(),
+            cpu_seconds: step_nanos[i].load(Ordering::Relaxed) as f64 / 1e9,
+            cells_in: step_cells[i].0,
+            cells_out: step_cells[i].1,
+            genes_in: step_genes[i].0,
+            genes_out: step_genes[i].1,
+        })
+        .collect();
+    record.wall_seconds = started.elapsed().as_secs_f64();
+    record.peak_rss_bytes = peak_rss_bytes();
+    Ok(record)
+}
+
+struct Ctx<'a> {
+    plan: &'a Plan,
+    opts: &'a RunOptions,
+    source: &'a Source,
+    pool: &'a Arc<dyn MemoryPool>,
+    workers: &'a rayon::ThreadPool,
+    grans: &'a [std::ops::Range<usize>],
+    row_nnz: &'a [u64],
+    progress: &'a dyn Progress,
+    step_nanos: &'a [AtomicU64],
+}
+
+fn step_error(plan: &Plan, step: usize, e: atlasflow_core::StageError) -> EngineError {
+    let s = &plan.steps[step].spec;
+    EngineError::Step { step: s.id.clone(), stage: s.stage.value.clone(), file: plan.spec.file.clone(), line: s.line, source: e }
+}
+
+/// Instantiate steps as far as the gene table is known; return the work of the next pass,
+/// the step of the fit that blocks (None = the final pass) and genes in/out per step.
+fn instantiate(ctx: &Ctx<'_>, chain: &mut [StepSlots]) -> Result<(Vec<WorkSlot>, Option<usize>, Vec<(usize, (usize, usize))>)> {
+    let mut genes = ctx.source.genes().clone();
+    let mut work = Vec::new();
+    let mut genes_at = Vec::new();
+    for st in chain.iter_mut() {
+        let step = st.step;
+        let genes_in = genes.n_genes();
+        if st.slots.is_none() {
+            let ops = (ctx.plan.steps[step].configured.instantiate)(&genes).map_err(|e| step_error(ctx.plan, step, e))?;
+            st.slots = Some(
+                ops.into_iter()
+                    .map(|op| match op {
+                        Op::Map(m) => Slot::Map(m),
+                        Op::Fit(f) => Slot::Pending(f),
+                    })
+                    .collect(),
+            );
+        }
+        for slot in st.slots.iter().flatten() {
+            match slot {
+                Slot::Map(m) | Slot::Done(m) => {
+                    genes = m.genes(&genes).map_err(|e| step_error(ctx.plan, step, e))?;
+                    work.push(WorkSlot { step, work: Work::Map(Arc::clone(m)) });
+                }
+                Slot::Pending(f) => {
+                    work.push(WorkSlot { step, work: Work::Fold(Arc::clone(f), genes.clone()) });
+                    if !f.annotates_only() {
+                        genes_at.push((step, (genes_in, genes.n_genes())));
+                        return Ok((work, Some(step), genes_at));
+                    }
+                }
+            }
+        }
+        genes_at.push((step, (genes_in, genes.n_genes())));
+    }
+    Ok((work, None, genes_at))
+}
+
+/// The gene table at the end of the chain (every step instantiated).
+fn chain_genes(ctx: &Ctx<'_>, chain: &[StepSlots]) -> Result<GeneTable> {
+    let mut genes = ctx.source.genes().clone();
+    for st in chain {
+        for slot in st.slots.iter().flatten() {
+            if let Slot::Map(m) | Slot::Done(m) = slot {
+                genes = m.genes(&genes).map_err(|e| step_error(ctx.plan, st.step, e))?;
+            }
+        }
+    }
+    Ok(genes)
+}
+
+/// The `uns` entries of every step, in order.
+fn chain_uns(chain: &[StepSlots]) -> Uns {
+    let mut uns = Uns::map();
+    for st in chain {
+        for slot in st.slots.iter().flatten() {
+            if let Slot::Map(m) | Slot::Done(m) = slot {
+                for (k, v) in m.uns() {
+                    uns.insert(&k, v);
+                }
+            }
+        }
+    }
+    uns
+}
+
+/// Replace each folded fit by what its finished state gives.
+fn finish_fits(ctx: &Ctx<'_>, chain: &mut [StepSlots], work: &[WorkSlot], states: Vec<Option<Box<dyn FitState>>>) -> Result<()> {
+    let mut states = states.into_iter();
+    for w in work {
+        let state = states.next().flatten();
+        let Work::Fold(fit, genes) = &w.work else { continue };
+        let state = match state {
+            Some(s) => s,
+            None => fit.new_state(genes).map_err(|e| step_error(ctx.plan, w.step, e))?,
+        };
+        let fitted = fit.finish(state, genes).map_err(|e| step_error(ctx.plan, w.step, e))?;
+        let st = chain.iter_mut().find(|s| s.step == w.step).and_then(|s| s.slots.as_mut());
+        let Some(slots) = st else { continue };
+        for slot in slots.iter_mut() {
+            if let Slot::Pending(f) = slot {
+                if Arc::ptr_eq(f, fit) {
+                    *slot = match fitted {
+                        Fitted::Map(m) => Slot::Done(m),
+                        Fitted::Refit(f2) => Slot::Pending(f2),
+                    };
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Sink {
+    path: PathBuf,
+    genes: GeneTable,
+    writer: Option<H5adWriter>,
+}
+
+impl Sink {
+    fn write(&mut self, batch: &CellBatch) -> Result<()> {
+        if self.writer.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| EngineError::Output { path: dir.to_path_buf(), message: format!("cannot create the output directory: {e}") })?;
+            }
+            let kind = match batch.x().map_err(|e| EngineError::Empty(e.to_string()))? {
+                atlasflow_core::XView::Csr(_) => XKind::Csr,
+                atlasflow_core::XView::Dense { .. } => XKind::Dense,
+            };
+            self.writer = Some(H5adWriter::create(&self.path, &self.genes, kind)?);
+        }
+        if let Some(w) = self.writer.as_mut() {
+            w.write_batch(batch)?;
+        }
+        Ok(())
+    }
+}
+
+impl Ctx<'_> {
+    fn granule_bytes(&self, r: &std::ops::Range<usize>, dense_width: usize) -> usize {
+        let nnz: u64 = self.row_nnz[r.clone()].iter().sum();
+        // CSR indices + values, a copy per map in flight, and a dense block after scale.
+        (nnz as usize) * 8 * 3 + r.len() * dense_width * 4 * 2
+    }
+
+    fn reserve_states(&self, work: &[WorkSlot], in_flight: usize) -> Result<MemoryReservation> {
+        let r = MemoryConsumer::new("fit states").register(self.pool);
+        for w in work {
+            if let Work::Fold(f, genes) = &w.work {
+                let need = f.state_bytes(genes.n_genes()) * (in_flight + 1);
+                if r.try_grow(need).is_err() {
+                    let s = &self.plan.steps[w.step].spec;
+                    return Err(EngineError::Budget(format!(
+                        "step {} ({}) needs {} for its state on {} genes with {in_flight} granules in flight, beyond the budget of {} ({} already reserved); --memory {} would do",
+                        s.id,
+                        s.stage.value,
+                        human(need),
+                        genes.n_genes(),
+                        human(self.opts.memory_bytes as usize),
+                        human(self.pool.reserved() - r.size()),
+                        human(self.pool.reserved() + need + (64 << 20))
+                    )));
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// One pass: stream the source through `work`, fold the fits, write to `sink`.
+    fn pass(&self, label: &str, work: &[WorkSlot], mut sink: Option<&mut Sink>) -> Result<(Vec<Option<Box<dyn FitState>>>, Vec<(u64, u64)>)> {
+        let in_flight = self.opts.threads.max(1) * 2;
+        let _states_res = self.reserve_states(work, in_flight)?;
+        let batch_res = MemoryConsumer::new("batches in flight").register(self.pool);
+        let dense_width = work.iter().map(|w| match &w.work { Work::Fold(_, g) => g.n_genes(), Work::Map(_) => 0 }).max().unwrap_or(0);
+        let dense_width = dense_width.max(self.source.genes().n_genes().min(4096));
+        let mut acc: Vec<Option<Box<dyn FitState>>> = (0..work.len()).map(|_| None).collect();
+        let mut cells = vec![(0u64, 0u64); work.len()];
+        self.progress.pass_started(label, self.source.n_obs() as u64);
+        let (tx, rx) = crossbeam_channel::bounded::<Result<(usize, CellBatch)>>(in_flight);
+        let result = std::thread::scope(|scope| -> Result<()> {
+            let source = self.source;
+            let block = self.opts.read_block;
+            let grans = self.grans;
+            scope.spawn(move || {
+                for (gi, r) in grans.iter().enumerate() {
+                    let b = source.read(r.start, r.end, block).map(|b| (gi, b));
+                    let stop = b.is_err();
+                    if tx.send(b).is_err() || stop {
+                        break;
+                    }
+                }
+            });
+            loop {
+                let mut window = Vec::with_capacity(in_flight);
+                while window.len() < in_flight {
+                    match rx.recv() {
+                        Ok(item) => window.push(item?),
+                        Err(_) => break,
+                    }
+                }
+                if window.is_empty() {
+                    break;
+                }
+                let bytes: usize = window.iter().map(|(gi, _)| self.granule_bytes(&self.grans[*gi], dense_width)).sum();
+                if batch_res.try_resize(bytes).is_err() {
+                    return Err(EngineError::Budget(format!(
+                        "{} granules in flight need {}, beyond the budget of {}; use --memory {} or --threads 1",
+                        window.len(),
+                        human(bytes),
+                        human(self.opts.memory_bytes as usize),
+                        human(self.pool.reserved() - batch_res.size() + bytes + (64 << 20))
+                    )));
+                }
+                let outs: Vec<Result<GranuleOut>> = self.workers.install(|| {
+                    window.into_par_iter().map(|(_, b)| self.process(b, work)).collect()
+                });
+                for out in outs {
+                    let out = out?;
+                    for (i, st) in out.states.into_iter().enumerate() {
+                        if let Some(st) = st {
+                            match acc[i].as_mut() {
+                                Some(a) => a.merge(st).map_err(|e| step_error(self.plan, work[i].step, e))?,
+                                None => acc[i] = Some(st),
+                            }
+                        }
+                    }
+                    for (c, o) in cells.iter_mut().zip(&out.cells) {
+                        c.0 += o.0;
+                        c.1 += o.1;
+                    }
+                    if let Some(s) = sink.as_deref_mut() {
+                        s.write(&out.batch)?;
+                    }
+                    self.progress.advance(out.cells.first().map_or(0, |c| c.0));
+                }
+            }
+            drop(rx);
+            Ok(())
+        });
+        self.progress.pass_finished();
+        result?;
+        Ok((acc, cells))
+    }
+
+    fn process(&self, mut batch: CellBatch, work: &[WorkSlot]) -> Result<GranuleOut> {
+        let mut states: Vec<Option<Box<dyn FitState>>> = Vec::with_capacity(work.len());
+        let mut cells = Vec::with_capacity(work.len());
+        for w in work {
+            let t = Instant::now();
+            let n_in = batch.num_cells() as u64;
+            match &w.work {
+                Work::Map(m) => {
+                    batch = m.map(batch).map_err(|e| step_error(self.plan, w.step, e))?;
+                    states.push(None);
+                }
+                Work::Fold(f, genes) => {
+                    let mut st = f.new_state(genes).map_err(|e| step_error(self.plan, w.step, e))?;
+                    st.fold(&batch).map_err(|e| step_error(self.plan, w.step, e))?;
+                    states.push(Some(st));
+                }
+            }
+            cells.push((n_in, batch.num_cells() as u64));
+            self.step_nanos[w.step].fetch_add(dur_nanos(t.elapsed()), Ordering::Relaxed);
+        }
+        Ok(GranuleOut { states, batch, cells })
+    }
+}
+
+fn dur_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Bytes as a person reads them (binary units).
+pub fn human(bytes: usize) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// Parse a size like `4GiB`, `512M`, `2g`, `1000000`.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0f64.powi(4),
+        _ => return None,
+    };
+    let bytes = v * mult;
+    (bytes.is_finite() && bytes >= 1.0).then_some(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4GiB"), Some(4 << 30));
+        assert_eq!(parse_size("512m"), Some(512 << 20));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(human(3 << 20), "3.0 MiB");
+    }
+}

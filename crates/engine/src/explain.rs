@@ -1,0 +1,98 @@
+//! `atlasflow explain`: the passes a run will make, what each reads and replays, and the
+//! memory each stage will hold, computed from the spec and the source's header alone.
+
+use std::fmt::Write as _;
+
+use crate::error::Result;
+use crate::exec::{human, source_path, RunOptions};
+use crate::granules;
+use crate::plan::Plan;
+use crate::registry::Op;
+use crate::source::Source;
+
+/// The plan as text.
+pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
+    let src_path = source_path(plan, opts);
+    let source = Source::open_h5ad(&src_path)?;
+    let row_nnz = source.row_nnz()?;
+    let nnz: u64 = row_nnz.iter().sum();
+    let grans = granules::plan(&row_nnz);
+    let n_vars = source.genes().n_genes();
+    let in_flight = opts.threads.max(1) * 2;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "source {}: {} cells × {} genes, {} non-zeros ({} as CSR), {} granules (≤ {} cells, ≤ {} non-zeros each)",
+        src_path.display(),
+        source.n_obs(),
+        n_vars,
+        nnz,
+        human(nnz as usize * 8),
+        grans.len(),
+        granules::MAX_CELLS,
+        granules::MAX_NNZ
+    );
+    let max_gran = grans.iter().map(|r| row_nnz[r.clone()].iter().sum::<u64>()).max().unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "budget {}, {} threads, {} granules in flight (≈ {} of batches)",
+        human(opts.memory_bytes as usize),
+        opts.threads,
+        in_flight,
+        human(in_flight * max_gran as usize * 24)
+    );
+    for out in &plan.outputs {
+        let _ = writeln!(s, "\noutput {}:", out.spec.path.display());
+        let mut pass = 0;
+        let mut replay: Vec<String> = Vec::new();
+        let mut genes = source.genes().clone();
+        let mut n_genes_est = n_vars;
+        for &i in &out.chain {
+            let st = &plan.steps[i];
+            let ops = (st.configured.instantiate)(&genes).map_err(|e| crate::error::EngineError::Step {
+                step: st.spec.id.clone(),
+                stage: st.spec.stage.value.clone(),
+                file: plan.spec.file.clone(),
+                line: st.spec.line,
+                source: e,
+            })?;
+            let mut state = 0usize;
+            for op in &ops {
+                match op {
+                    Op::Fit(f) => state += f.state_bytes(n_genes_est),
+                    Op::Map(m) => {
+                        if let Ok(g) = m.genes(&genes) {
+                            genes = g;
+                        }
+                    }
+                }
+            }
+            for _ in 0..st.configured.passes {
+                pass += 1;
+                let _ = writeln!(
+                    s,
+                    "  pass {pass}: read the source, replay [{}], fold {}",
+                    replay.join(", "),
+                    st.spec.id
+                );
+            }
+            let _ = writeln!(
+                s,
+                "    step {:<24} {:<60} state ≈ {} per granule ({} with {} in flight), genes ≤ {}",
+                st.spec.id,
+                st.configured.summary,
+                human(state),
+                human(state * (in_flight + 1)),
+                in_flight,
+                n_genes_est
+            );
+            if let Some(n) = st.configured.genes_after {
+                n_genes_est = n_genes_est.min(n);
+            }
+            replay.push(st.spec.id.clone());
+        }
+        pass += 1;
+        let _ = writeln!(s, "  pass {pass}: read the source, replay all {} steps, write {}", replay.len(), out.spec.path.display());
+    }
+    Ok(s)
+}

@@ -1,0 +1,335 @@
+//! The YAML pipeline file, parsed with the line and column of every value so that errors
+//! can point at them.
+//!
+//! ```yaml
+//! name: census-smartseq2-liver
+//! seed: 0
+//! source:
+//!   h5ad: ../data/example/smartseq2-example.h5ad   # relative to this file
+//! steps:
+//!   - stage: filter_cells
+//!     min_genes: 500
+//!   - stage: normalize_total
+//!     target_sum: 1e4
+//!   - id: lognorm            # optional: name a step so others can start from it
+//!     stage: log1p
+//! outputs:
+//!   - h5ad: results/liver.h5ad   # relative to --out, else to the working directory
+//!     from: lognorm              # optional: default is the last step
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::error::{EngineError, Result};
+
+/// A parameter value as written in YAML.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Value {
+    /// `null` or `~`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float (`1e4`, `.inf`).
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A list.
+    List(Vec<Value>),
+}
+
+impl Value {
+    /// The YAML type name, for errors.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Str(_) => "a string",
+            Value::List(_) => "a list",
+        }
+    }
+
+    /// Parse a `--set` value the way YAML would read it.
+    pub fn parse_cli(text: &str) -> Value {
+        serde_saphyr::from_str::<Value>(text).unwrap_or_else(|_| Value::Str(text.to_string()))
+    }
+}
+
+/// A value with where it was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// 1-based line (0 for values given on the command line).
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+}
+
+impl<T> From<Spanned<T>> for Located<T> {
+    fn from(s: Spanned<T>) -> Self {
+        Located { line: s.referenced.line(), column: s.referenced.column(), value: s.value }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    name: Option<String>,
+    seed: Option<Spanned<u64>>,
+    source: Spanned<BTreeMap<String, Spanned<Value>>>,
+    steps: Spanned<Vec<Spanned<BTreeMap<String, Spanned<Value>>>>>,
+    #[serde(default)]
+    outputs: Vec<Spanned<BTreeMap<String, Spanned<Value>>>>,
+}
+
+/// Where cells come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceSpec {
+    /// An AnnData file.
+    H5ad(PathBuf),
+}
+
+/// One step as written: its stage, optional id and input, and its parameters.
+#[derive(Clone, Debug)]
+pub struct StepSpec {
+    /// The step id (`id:`, else the stage name, suffixed `_2`, `_3` when repeated).
+    pub id: String,
+    /// Whether the id was written by the user.
+    pub explicit_id: bool,
+    /// The stage name.
+    pub stage: Located<String>,
+    /// The id of the step this one reads (`input:`); None = the previous step or the source.
+    pub input: Option<Located<String>>,
+    /// Parameters by name.
+    pub params: BTreeMap<String, Located<Value>>,
+    /// Line of the step.
+    pub line: u64,
+}
+
+/// What to write.
+#[derive(Clone, Debug)]
+pub enum OutputKind {
+    /// An AnnData file with X, obs, var, obsm, varm and uns.
+    H5ad,
+}
+
+/// One output: a file written from one step's stream.
+#[derive(Clone, Debug)]
+pub struct OutputSpec {
+    /// The format.
+    pub kind: OutputKind,
+    /// The path as written (relative paths resolve against `--out` or the working dir).
+    pub path: PathBuf,
+    /// The id of the step whose stream is written; None = the last step.
+    pub from: Option<Located<String>>,
+    /// Line of the output.
+    pub line: u64,
+}
+
+/// A parsed pipeline file.
+#[derive(Clone, Debug)]
+pub struct PipelineSpec {
+    /// The file it came from (for errors and relative source paths).
+    pub file: PathBuf,
+    /// The YAML text, recorded in run.json.
+    pub text: String,
+    /// The pipeline's name.
+    pub name: String,
+    /// Seed for every randomised stage.
+    pub seed: u64,
+    /// The source.
+    pub source: SourceSpec,
+    /// Line of the source.
+    pub source_line: u64,
+    /// The steps in file order.
+    pub steps: Vec<StepSpec>,
+    /// The outputs.
+    pub outputs: Vec<OutputSpec>,
+}
+
+fn spec_err(file: &Path, line: u64, column: u64, message: impl Into<String>) -> EngineError {
+    EngineError::Spec { file: file.to_path_buf(), line, column, message: message.into() }
+}
+
+fn as_str<'a>(file: &Path, key: &str, v: &'a Spanned<Value>) -> Result<&'a str> {
+    match &v.value {
+        Value::Str(s) => Ok(s),
+        other => Err(spec_err(
+            file,
+            v.referenced.line(),
+            v.referenced.column(),
+            format!("{key} must be a string, found {}", other.type_name()),
+        )),
+    }
+}
+
+impl PipelineSpec {
+    /// Read and parse a pipeline file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| spec_err(path, 0, 0, format!("cannot read the pipeline file: {e}")))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse pipeline text; `file` names it in errors and anchors relative source paths.
+    pub fn parse(file: &Path, text: &str) -> Result<Self> {
+        let raw: RawPipeline = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+            spec_err(file, line, col, format!("{first} (top-level keys: name, seed, source, steps, outputs)"))
+        })?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+
+        let src_line = raw.source.referenced.line();
+        let source = match raw.source.value.iter().next() {
+            Some((k, v)) if k == "h5ad" && raw.source.value.len() == 1 => {
+                SourceSpec::H5ad(base.join(as_str(file, "source.h5ad", v)?))
+            }
+            Some((k, v)) if raw.source.value.len() == 1 => {
+                return Err(spec_err(file, v.referenced.line(), 0, format!("unknown source kind {k:?}; allowed: h5ad")));
+            }
+            _ => return Err(spec_err(file, src_line, 0, "source must have exactly one key, e.g. `h5ad: path/to/file.h5ad`")),
+        };
+
+        let mut steps: Vec<StepSpec> = Vec::new();
+        for s in raw.steps.value {
+            let line = s.referenced.line();
+            let mut params = BTreeMap::new();
+            let (mut stage, mut id, mut input) = (None, None, None);
+            for (k, v) in s.value {
+                match k.as_str() {
+                    "stage" => stage = Some(Located { value: as_str(file, "stage", &v)?.to_string(), line: v.referenced.line(), column: v.referenced.column() }),
+                    "id" => id = Some(Located { value: as_str(file, "id", &v)?.to_string(), line: v.referenced.line(), column: v.referenced.column() }),
+                    "input" => input = Some(Located { value: as_str(file, "input", &v)?.to_string(), line: v.referenced.line(), column: v.referenced.column() }),
+                    _ => {
+                        params.insert(k, Located::from(v));
+                    }
+                }
+            }
+            let stage = stage.ok_or_else(|| spec_err(file, line, 0, "step has no `stage:` key"))?;
+            let explicit_id = id.is_some();
+            let id = match id {
+                Some(id) => {
+                    if steps.iter().any(|p| p.id == id.value) {
+                        return Err(spec_err(file, id.line, id.column, format!("duplicate step id {:?}", id.value)));
+                    }
+                    id.value
+                }
+                None => {
+                    let n = steps.iter().filter(|p| p.stage.value == stage.value).count();
+                    if n == 0 { stage.value.clone() } else { format!("{}_{}", stage.value, n + 1) }
+                }
+            };
+            steps.push(StepSpec { id, explicit_id, stage, input, params, line });
+        }
+        if steps.is_empty() {
+            return Err(spec_err(file, raw.steps.referenced.line(), 0, "steps is empty"));
+        }
+
+        let mut outputs = Vec::new();
+        for o in raw.outputs {
+            let line = o.referenced.line();
+            let mut kind = None;
+            let mut from = None;
+            for (k, v) in &o.value {
+                match k.as_str() {
+                    "h5ad" => kind = Some((OutputKind::H5ad, PathBuf::from(as_str(file, "h5ad", v)?))),
+                    "from" => from = Some(Located { value: as_str(file, "from", v)?.to_string(), line: v.referenced.line(), column: v.referenced.column() }),
+                    other => return Err(spec_err(file, v.referenced.line(), 0, format!("unknown output key {other:?}; allowed: h5ad, from"))),
+                }
+            }
+            let (kind, path) = kind.ok_or_else(|| spec_err(file, line, 0, "output needs a format key, e.g. `h5ad: results/out.h5ad`"))?;
+            outputs.push(OutputSpec { kind, path, from, line });
+        }
+
+        Ok(PipelineSpec {
+            file: file.to_path_buf(),
+            text: text.to_string(),
+            name: raw.name.unwrap_or_else(|| file.file_stem().map_or("pipeline".into(), |s| s.to_string_lossy().into_owned())),
+            seed: raw.seed.map_or(0, |s| s.value),
+            source,
+            source_line: src_line,
+            steps,
+            outputs,
+        })
+    }
+
+    /// Apply a `--set step.param=value` override (step = id or stage name).
+    pub fn set_param(&mut self, assignment: &str) -> Result<()> {
+        let bad = |m: String| spec_err(Path::new("--set"), 0, 0, m);
+        let (lhs, rhs) = assignment
+            .split_once('=')
+            .ok_or_else(|| bad(format!("{assignment:?}: expected step.param=value")))?;
+        let (step, param) = lhs
+            .split_once('.')
+            .ok_or_else(|| bad(format!("{lhs:?}: expected step.param (a step id or stage name, a dot, a parameter)")))?;
+        let matches: Vec<usize> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.id == step || s.stage.value == step)
+            .map(|(i, _)| i)
+            .collect();
+        match matches.as_slice() {
+            [i] => {
+                let s = &mut self.steps[*i];
+                if param == "stage" || param == "id" || param == "input" {
+                    return Err(bad(format!("--set cannot change {param}")));
+                }
+                s.params.insert(param.to_string(), Located { value: Value::parse_cli(rhs), line: 0, column: 0 });
+                Ok(())
+            }
+            [] => Err(bad(format!(
+                "no step {step:?}; steps: {}",
+                self.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+            _ => Err(bad(format!("{step:?} names several steps; use a step id"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "name: t\nsource:\n  h5ad: in.h5ad\nsteps:\n  - stage: filter_cells\n    min_genes: 500\n  - stage: normalize_total\n    target_sum: 1e4\n  - stage: log1p\n    id: lg\noutputs:\n  - h5ad: out.h5ad\n";
+
+    #[test]
+    fn parses_steps_with_lines() {
+        let s = PipelineSpec::parse(Path::new("p/x.yaml"), YAML).expect("parse");
+        assert_eq!(s.source, SourceSpec::H5ad(PathBuf::from("p/in.h5ad")));
+        assert_eq!(s.steps.len(), 3);
+        assert_eq!(s.steps[0].params["min_genes"].value, Value::Int(500));
+        assert_eq!(s.steps[0].params["min_genes"].line, 6);
+        assert_eq!(s.steps[1].params["target_sum"].value, Value::Float(1e4));
+        assert_eq!(s.steps[2].id, "lg");
+        assert_eq!(s.outputs.len(), 1);
+    }
+
+    #[test]
+    fn set_overrides_and_errors() {
+        let mut s = PipelineSpec::parse(Path::new("x.yaml"), YAML).expect("parse");
+        s.set_param("filter_cells.min_genes=200").expect("set");
+        assert_eq!(s.steps[0].params["min_genes"].value, Value::Int(200));
+        assert!(s.set_param("nope.x=1").is_err());
+        assert!(s.set_param("filter_cells").is_err());
+    }
+
+    #[test]
+    fn bad_yaml_names_line() {
+        let err = PipelineSpec::parse(Path::new("x.yaml"), "source:\n  h5ad: a\nsteps:\n  - stage: [\n").unwrap_err();
+        assert!(err.to_string().starts_with("x.yaml:"), "{err}");
+        let err = PipelineSpec::parse(Path::new("x.yaml"), "source:\n  h5ad: a\nstep:\n  - stage: log1p\n").unwrap_err();
+        assert!(err.to_string().contains("step"), "{err}");
+    }
+}
