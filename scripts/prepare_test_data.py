@@ -2,6 +2,7 @@
 
 Usage:
   python prepare_test_data.py SOURCE.h5ad OUT.h5ad          # the real Ziegenhain file
+  python prepare_test_data.py --compress FILE.h5ad        # rewrite with gzip (xtask gen's output)
   python prepare_test_data.py --synth OUT.h5ad [CELLS GENES DEPTH SEED]   # numpy fallback
 
 SOURCE is ziegenhain2017_smartseq2_78cells.h5ad (Ziegenhain et al. 2017, via powsimR, GPL).
@@ -13,7 +14,10 @@ it, and X (int32 read counts) is stored as float32, as the Census stores raw cou
 """
 import sys, numpy as np, pandas as pd, scipy.sparse as sp, anndata as ad
 
-if sys.argv[1] == "--synth":
+if sys.argv[1] == "--compress":
+    out = sys.argv[2]
+    a = ad.read_h5ad(out)
+elif sys.argv[1] == "--synth":
     out = sys.argv[2]
     n, g, depth, seed = (float(v) for v in (sys.argv[3:7] if len(sys.argv) > 6 else (300, 2000, 8000, 0)))
     n, g, rng = int(n), int(g), np.random.default_rng(int(seed))

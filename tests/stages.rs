@@ -26,7 +26,7 @@ mod support;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray};
-use atlasflow_core::{CellBatch, FitStage, GeneTable, MapStage};
+use atlasflow_core::{CellBatch, GeneTable, MapStage};
 use atlasflow_hvg::{Flavor, HighlyVariableGenes};
 use atlasflow_io::H5adReader;
 use atlasflow_normalize::{GeneLengthNormalize, Log1p, NormalizeTotal, Scale};
@@ -278,7 +278,7 @@ fn pca(ds: &str) {
 
 /// A `varm/<key>` fixed-size-list column of the gene table, row-major f64.
 fn varm_f64(genes: &GeneTable, key: &str) -> Vec<f64> {
-    use arrow::array::{Array, AsArray};
+    use arrow::array::{Array as _, AsArray};
     use arrow::datatypes::{Float32Type, Float64Type};
     let col = genes.column(&format!("varm/{key}")).unwrap_or_else(|| panic!("no varm/{key}"));
     let fsl = col.as_fixed_size_list();

@@ -1,6 +1,6 @@
 //! `cargo xtask reference`: regenerate every test input and scanpy's expected outputs.
 //!
-//! - `tests/data/synth/input.h5ad`: `gen` with the test size (300 cells × 2,000 genes, depth 8,000, seed 0:
+//! - `tests/data/synth/input.h5ad`: `gen` (then rewritten gzip-compressed by anndata) with the test size (300 cells × 2,000 genes, depth 8,000, seed 0:
 //!   ~700 genes per cell, a few cells under min_genes = 500);
 //! - `tests/data/ziegenhain/input.h5ad`: `scripts/prepare_test_data.py` on the real 78-cell
 //!   file (only when its source is present: `--ziegenhain-source`, by default
@@ -72,6 +72,10 @@ pub fn main(a: &RefArgs) -> Result<(), BoxError> {
         std::fs::create_dir_all(data.join(d))?;
     }
     generate::run(&synth_args(&root))?;
+    // atlasflow's writer does not compress; the committed copy is gzip-compressed by anndata.
+    run(Command::new(&py)
+        .args(["scripts/prepare_test_data.py", "--compress", "tests/data/synth/input.h5ad"])
+        .current_dir(&root))?;
     let src = if a.ziegenhain_source.is_absolute() { a.ziegenhain_source.clone() } else { root.join(&a.ziegenhain_source) };
     if src.exists() {
         run(Command::new(&py)

@@ -149,7 +149,9 @@ impl CellBatch {
                     col.len()
                 )));
             }
-            fields.push(Field::new(name, col.data_type().clone(), col.null_count() > 0));
+            // Always nullable: whether a slice happens to hold a null must not change the
+            // schema, or batches of one stream could not be concatenated.
+            fields.push(Field::new(name, col.data_type().clone(), true));
             cols.push(col);
         }
         fields.extend(x_fields);

@@ -33,6 +33,17 @@ impl GeneMoments {
         GeneMoments { n: 0, sum: vec![0.0; n_genes], sumsq: vec![0.0; n_genes] }
     }
 
+    /// Keep only the genes where `keep` is true (a per-gene state restricted to a subset).
+    pub fn subset(&mut self, keep: &[bool]) -> Result<()> {
+        if keep.len() != self.sum.len() {
+            return Err(StageError::Batch(format!("gene mask of {} for moments of {} genes", keep.len(), self.sum.len())));
+        }
+        let pick = |v: &[f64]| v.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect::<Vec<f64>>();
+        self.sum = pick(&self.sum);
+        self.sumsq = pick(&self.sumsq);
+        Ok(())
+    }
+
     /// Number of genes.
     pub fn n_genes(&self) -> usize {
         self.sum.len()

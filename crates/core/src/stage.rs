@@ -34,6 +34,12 @@ pub trait MapStage: Send + Sync {
     fn uns(&self) -> Vec<(String, Uns)> {
         Vec::new()
     }
+
+    /// `Some(keep)` when the map only drops genes (values untouched), e.g. the highly
+    /// variable subset: a per-gene fit after it can then share the pass before it.
+    fn gene_mask(&self) -> Option<Vec<bool>> {
+        None
+    }
 }
 
 /// The mergeable state a fit folds batches into.
@@ -50,6 +56,13 @@ pub trait FitState: Send + Any {
 
     /// For downcasting in `merge` and `finish`.
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
+
+    /// Keep only the genes where `keep` is true, for states that are per gene. Returns false
+    /// (the default) when the state cannot be restricted, and the engine then gives the fit
+    /// a pass of its own.
+    fn subset_genes(&mut self, _keep: &[bool]) -> bool {
+        false
+    }
 }
 
 /// What a finished fit gives the rest of the pipeline.
@@ -76,6 +89,19 @@ pub trait FitStage: Send + Sync {
     /// True when the stream after this stage does not depend on the state (e.g. per-gene
     /// QC columns): the fit then rides along in an earlier pass instead of forcing one.
     fn annotates_only(&self) -> bool {
+        false
+    }
+
+    /// True when the finished map is certain to only drop genes (see
+    /// [`MapStage::gene_mask`]): a per-gene fit right after it then folds in the same pass,
+    /// on all genes, and is restricted to the kept ones afterwards ("fits needing the same
+    /// statistics share a pass": highly_variable_genes with subset, then scale).
+    fn finishes_as_gene_subset(&self) -> bool {
+        false
+    }
+
+    /// True when this fit's state is per gene and supports [`FitState::subset_genes`].
+    fn gene_separable(&self) -> bool {
         false
     }
 }

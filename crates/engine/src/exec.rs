@@ -79,6 +79,8 @@ enum Work {
 struct WorkSlot {
     step: usize,
     work: Work,
+    /// For a fit sharing the pass of the fit before it: that fit's index in the work list.
+    shared_after: Option<usize>,
 }
 
 struct GranuleOut {
@@ -228,12 +230,12 @@ fn instantiate(ctx: &Ctx<'_>, chain: &mut [StepSlots]) -> Result<(Vec<WorkSlot>,
     let mut genes = ctx.source.genes().clone();
     let mut work = Vec::new();
     let mut genes_at = Vec::new();
-    for st in chain.iter_mut() {
-        let step = st.step;
+    for ci in 0..chain.len() {
+        let step = chain[ci].step;
         let genes_in = genes.n_genes();
-        if st.slots.is_none() {
+        if chain[ci].slots.is_none() {
             let ops = (ctx.plan.steps[step].configured.instantiate)(&genes).map_err(|e| step_error(ctx.plan, step, e))?;
-            st.slots = Some(
+            chain[ci].slots = Some(
                 ops.into_iter()
                     .map(|op| match op {
                         Op::Map(m) => Slot::Map(m),
@@ -242,24 +244,60 @@ fn instantiate(ctx: &Ctx<'_>, chain: &mut [StepSlots]) -> Result<(Vec<WorkSlot>,
                     .collect(),
             );
         }
-        for slot in st.slots.iter().flatten() {
+        let mut blocking: Option<Arc<dyn FitStage>> = None;
+        for slot in chain[ci].slots.iter().flatten() {
             match slot {
                 Slot::Map(m) | Slot::Done(m) => {
                     genes = m.genes(&genes).map_err(|e| step_error(ctx.plan, step, e))?;
-                    work.push(WorkSlot { step, work: Work::Map(Arc::clone(m)) });
+                    work.push(WorkSlot { step, work: Work::Map(Arc::clone(m)), shared_after: None });
                 }
                 Slot::Pending(f) => {
-                    work.push(WorkSlot { step, work: Work::Fold(Arc::clone(f), genes.clone()) });
+                    work.push(WorkSlot { step, work: Work::Fold(Arc::clone(f), genes.clone()), shared_after: None });
                     if !f.annotates_only() {
-                        genes_at.push((step, (genes_in, genes.n_genes())));
-                        return Ok((work, Some(step), genes_at));
+                        blocking = Some(Arc::clone(f));
+                        break;
                     }
                 }
             }
         }
         genes_at.push((step, (genes_in, genes.n_genes())));
+        if let Some(f) = blocking {
+            if f.finishes_as_gene_subset() {
+                let owner = work.len() - 1;
+                if let Some(shared) = share_next(ctx, chain, ci, &genes, owner)? {
+                    work.push(shared);
+                }
+            }
+            return Ok((work, Some(step), genes_at));
+        }
     }
     Ok((work, None, genes_at))
+}
+
+/// If the step after `chain[ci]` is a single per-gene fit, fold it in the same pass on the
+/// genes before the subset (see `FitStage::finishes_as_gene_subset`). Such fits do not read
+/// the gene table when they are built, so building it early is safe.
+fn share_next(ctx: &Ctx<'_>, chain: &mut [StepSlots], ci: usize, genes: &GeneTable, owner: usize) -> Result<Option<WorkSlot>> {
+    let Some(next) = chain.get_mut(ci + 1) else { return Ok(None) };
+    if next.slots.is_none() {
+        let ops = (ctx.plan.steps[next.step].configured.instantiate)(genes).map_err(|e| step_error(ctx.plan, next.step, e))?;
+        next.slots = Some(
+            ops.into_iter()
+                .map(|op| match op {
+                    Op::Map(m) => Slot::Map(m),
+                    Op::Fit(f) => Slot::Pending(f),
+                })
+                .collect(),
+        );
+    }
+    match next.slots.as_deref() {
+        Some([Slot::Pending(f)]) if f.gene_separable() && !f.annotates_only() => Ok(Some(WorkSlot {
+            step: next.step,
+            work: Work::Fold(Arc::clone(f), genes.clone()),
+            shared_after: Some(owner),
+        })),
+        _ => Ok(None),
+    }
 }
 
 /// The gene table at the end of the chain (every step instantiated).
@@ -292,15 +330,27 @@ fn chain_uns(chain: &[StepSlots]) -> Uns {
 
 /// Replace each folded fit by what its finished state gives.
 fn finish_fits(ctx: &Ctx<'_>, chain: &mut [StepSlots], work: &[WorkSlot], states: Vec<Option<Box<dyn FitState>>>) -> Result<()> {
-    let mut states = states.into_iter();
-    for w in work {
-        let state = states.next().flatten();
+    let mut finished: Vec<Option<Arc<dyn MapStage>>> = vec![None; work.len()];
+    for (wi, (w, state)) in work.iter().zip(states).enumerate() {
         let Work::Fold(fit, genes) = &w.work else { continue };
-        let state = match state {
+        let mut state = match state {
             Some(s) => s,
             None => fit.new_state(genes).map_err(|e| step_error(ctx.plan, w.step, e))?,
         };
-        let fitted = fit.finish(state, genes).map_err(|e| step_error(ctx.plan, w.step, e))?;
+        let mut genes = genes.clone();
+        if let Some(owner) = w.shared_after {
+            // Restrict to the genes the fit before it kept; if that fails, it gets its own pass.
+            let Some(map) = finished[owner].clone() else { continue };
+            let Some(keep) = map.gene_mask() else { continue };
+            if !state.subset_genes(&keep) {
+                continue;
+            }
+            genes = map.genes(&genes).map_err(|e| step_error(ctx.plan, w.step, e))?;
+        }
+        let fitted = fit.finish(state, &genes).map_err(|e| step_error(ctx.plan, w.step, e))?;
+        if let Fitted::Map(m) = &fitted {
+            finished[wi] = Some(Arc::clone(m));
+        }
         let st = chain.iter_mut().find(|s| s.step == w.step).and_then(|s| s.slots.as_mut());
         let Some(slots) = st else { continue };
         for slot in slots.iter_mut() {

@@ -127,8 +127,20 @@ fn sorted(u: &Uns) -> Uns {
     }
 }
 
+/// Child processes inherit HDF5's file descriptors (opened without close-on-exec) and
+/// with them the file locks of files other tests are writing at that moment: tests that
+/// spawn python and tests that reopen their files read-write take turns.
+static SPAWN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn write_sample(path: &Path, kind: XKind) {
+    write_sample_with(path, kind, None);
+}
+
+fn write_sample_with(path: &Path, kind: XKind, int32_limit: Option<usize>) {
     let mut w = H5adWriter::create(path, &sample_genes(), kind).expect("create");
+    if let Some(l) = int32_limit {
+        w.set_int32_limit_for_tests(l);
+    }
     for b in sample_batches() {
         w.write_batch(&b).expect("write batch");
     }
@@ -197,6 +209,28 @@ fn round_trip_dense() {
     // Blocks of a dense file agree with the whole.
     let parts: Vec<CellBatch> = (0..9).step_by(2).map(|s| r.read_cells(s, (s + 2).min(9)).expect("block")).collect();
     assert_eq!(dense(&CellBatch::concat(&parts).expect("concat")), expected_x());
+}
+
+#[test]
+fn int64_indices_when_int32_overflows() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("wide.h5ad");
+    write_sample_with(&path, XKind::Csr, Some(5));
+    {
+        let f = hdf5::File::open(&path).expect("open");
+        for name in ["X/indices", "X/indptr"] {
+            let td = f.dataset(name).and_then(|d| d.dtype()).and_then(|t| t.to_descriptor()).expect("dtype");
+            assert_eq!(td, hdf5::types::TypeDescriptor::Integer(hdf5::types::IntSize::U8), "{name}");
+        }
+    }
+    check_sample(&path);
+    let small = dir.path().join("small.h5ad");
+    write_sample(&small, XKind::Csr);
+    let f = hdf5::File::open(&small).expect("open");
+    for name in ["X/indices", "X/indptr"] {
+        let td = f.dataset(name).and_then(|d| d.dtype()).and_then(|t| t.to_descriptor()).expect("dtype");
+        assert_eq!(td, hdf5::types::TypeDescriptor::Integer(hdf5::types::IntSize::U4), "{name}");
+    }
 }
 
 #[test]
@@ -339,11 +373,16 @@ fn anndata_reads_our_output() {
         return;
     };
     let dir = tempfile::tempdir().expect("tmp");
-    for kind in [XKind::Csr] {
-        let path = dir.path().join("for_anndata.h5ad");
-        write_sample(&path, kind);
+    for (name, kind, limit, arg) in [
+        ("csr.h5ad", XKind::Csr, None, "csr"),
+        ("csr64.h5ad", XKind::Csr, Some(5), "csr"),
+        ("dense.h5ad", XKind::Dense, None, "dense"),
+    ] {
+        let path = dir.path().join(name);
+        write_sample_with(&path, kind, limit);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check_h5ad.py");
-        let out = Command::new(&py).arg(&script).arg(&path).output().expect("run python");
+        let _turn = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let out = Command::new(&py).arg(&script).arg(&path).arg(arg).output().expect("run python");
         assert!(
             out.status.success(),
             "anndata check failed:\nstdout: {}\nstderr: {}",
@@ -364,6 +403,7 @@ fn open_err(path: &Path) -> String {
 
 /// Write the sample file, then let `f` damage it.
 fn tampered(dir: &Path, name: &str, f: impl FnOnce(&hdf5::File)) -> PathBuf {
+    let _turn = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let path = dir.join(name);
     write_sample(&path, XKind::Csr);
     let file = hdf5::File::open_rw(&path).expect("open rw");

@@ -8,11 +8,12 @@
 //! construction, naming the genes, instead of silently producing inf/NaN as numpy would.
 
 use arrow::array::Array;
-use atlasflow_core::{CellBatch, GeneTable, MapStage, Result, StageError};
+use arrow::array::AsArray;
+use atlasflow_core::{CellBatch, GeneTable, MapStage, Result, StageError, XView};
 
 use crate::map_values;
 
-const STAGE: &str = "gene_length";
+const STAGE: &str = "gene_length_normalize";
 
 /// Divides each gene's values by its length from a var column (`feature_length` in the
 /// Census). Works on sparse and dense X; leaves var and uns unchanged.
@@ -85,8 +86,26 @@ impl GeneLengthNormalize {
 }
 
 impl MapStage for GeneLengthNormalize {
+    /// Refuses negative values: the division is meant for raw counts, and a negative count
+    /// means the input is not counts (or is corrupt).
     fn map(&self, batch: CellBatch) -> Result<CellBatch> {
         let len = &self.lengths;
+        if let XView::Csr(x) = batch.x()? {
+            for r in 0..x.n_rows() {
+                let (idx, val) = x.row(r);
+                if let Some(k) = val.iter().position(|v| *v < 0.0) {
+                    let j = idx[k] as usize;
+                    let cell = batch
+                        .obs_column(atlasflow_core::batch::CELL_ID)
+                        .and_then(|c| c.as_string_opt::<i32>().map(|s| s.value(r).to_string()))
+                        .unwrap_or_else(|| format!("row {r} of the batch"));
+                    return Err(StageError::data(
+                        STAGE,
+                        format!("negative count {} in cell {cell}, gene column {j}: X must hold raw counts", val[k]),
+                    ));
+                }
+            }
+        }
         map_values(&batch, len.len(), STAGE, |_, j, x| (f64::from(x) / len[j]) as f32)
     }
 }

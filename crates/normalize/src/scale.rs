@@ -86,9 +86,18 @@ impl FitState for ScaleState {
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
     }
+
+    fn subset_genes(&mut self, keep: &[bool]) -> bool {
+        self.0.subset(keep).is_ok()
+    }
 }
 
 impl FitStage for Scale {
+    /// Per-gene moments: scale can share the highly-variable-genes pass before it.
+    fn gene_separable(&self) -> bool {
+        true
+    }
+
     fn new_state(&self, genes: &GeneTable) -> Result<Box<dyn FitState>> {
         check_max_value(self.max_value)?;
         Ok(Box::new(ScaleState(GeneMoments::new(genes.n_genes()))))

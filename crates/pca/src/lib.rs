@@ -229,7 +229,7 @@ impl PcaState {
         if n_cols != self.mask.n_genes {
             return Err(StageError::Batch(format!("{STAGE}: batch of {n_cols} genes for a state of {}", self.mask.n_genes)));
         }
-        if n_cols == 0 || data.len() % n_cols != 0 {
+        if n_cols == 0 || !data.len().is_multiple_of(n_cols) {
             return Err(StageError::Batch(format!("{STAGE}: {} dense values do not fill rows of {n_cols}", data.len())));
         }
         let g = self.g();
@@ -517,8 +517,8 @@ impl PcaMap {
         let mut mean_proj = vec![0.0; k];
         if result.zero_center {
             for (p, &m) in result.mean.iter().enumerate() {
-                for c in 0..k {
-                    mean_proj[c] += m * result.components[p * k + c];
+                for (mp, &w) in mean_proj.iter_mut().zip(&result.components[p * k..(p + 1) * k]) {
+                    *mp += m * w;
                 }
             }
         }

@@ -218,6 +218,11 @@ impl FitState for FilterGenesState {
 }
 
 impl FitStage for FilterGenes {
+    /// Its map only drops genes.
+    fn finishes_as_gene_subset(&self) -> bool {
+        true
+    }
+
     fn new_state(&self, genes: &GeneTable) -> Result<Box<dyn FitState>> {
         let n = genes.n_genes();
         Ok(Box::new(FilterGenesState { n_cells: vec![0; n], n_counts: vec![0.0; n] }))
@@ -278,6 +283,10 @@ impl MapStage for GeneSubset {
             return Ok(batch);
         }
         subset_genes(&batch, &self.keep)
+    }
+
+    fn gene_mask(&self) -> Option<Vec<bool>> {
+        Some(self.keep.clone())
     }
 
     fn genes(&self, genes: &GeneTable) -> Result<GeneTable> {

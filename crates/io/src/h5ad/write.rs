@@ -33,7 +33,8 @@ const CHUNK_1D: usize = 1 << 16;
 /// How the writer stores X.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XKind {
-    /// A `csr_matrix` group (data float32, indices int32, indptr int64), as counts are.
+    /// A `csr_matrix` group: data float32; indices and indptr int32, or both int64 when
+    /// the file holds more than 2^31 - 1 values (scipy needs one index dtype for both).
     Csr,
     /// A dense 2-D float32 dataset (e.g. after `scale`).
     Dense,
@@ -41,7 +42,9 @@ pub enum XKind {
 
 #[derive(Debug)]
 enum XSink {
-    Csr { data: Dataset, indices: Dataset, indptr: Dataset, nnz: usize },
+    /// indptr is kept in memory (n_obs + 1 entries, like obs) and written at finish with
+    /// the dtype of indices.
+    Csr { data: Dataset, indices: Dataset, indptr: Vec<i64>, nnz: usize },
     Dense(Dataset),
 }
 
@@ -65,6 +68,7 @@ pub struct H5adWriter {
     obs_schema: Option<Vec<(String, DataType)>>,
     obs_parts: Vec<Vec<ArrayRef>>,
     obsm: Vec<ObsmSink>,
+    int32_limit: usize,
     finished: bool,
 }
 
@@ -103,6 +107,7 @@ impl H5adWriter {
             obs_schema: None,
             obs_parts: Vec::new(),
             obsm: Vec::new(),
+            int32_limit: i32::MAX as usize,
             finished: false,
         };
         // From here on, an error drops `w`, which removes the temporary file.
@@ -116,9 +121,7 @@ impl H5adWriter {
                     write_encoding(&g, encoding::CSR_MATRIX)?;
                     let data = g.new_dataset::<f32>().chunk(CHUNK_1D).shape(0..).create("data")?;
                     let indices = g.new_dataset::<i32>().chunk(CHUNK_1D).shape(0..).create("indices")?;
-                    let indptr = g.new_dataset::<i64>().chunk(CHUNK_1D).shape(1..).create("indptr")?;
-                    indptr.write_slice(&[0i64][..], 0..1)?;
-                    XSink::Csr { data, indices, indptr, nnz: 0 }
+                    XSink::Csr { data, indices, indptr: vec![0], nnz: 0 }
                 }
                 XKind::Dense => {
                     let ds = file
@@ -134,6 +137,13 @@ impl H5adWriter {
         w.file = Some(file);
         w.x = Some(x.map_err(|e| ctx.h5("/X", e))?);
         Ok(w)
+    }
+
+    /// Test hook: pretend int32 indices overflow above `limit` values, to exercise the
+    /// int64 path without writing 2^31 values.
+    #[doc(hidden)]
+    pub fn set_int32_limit_for_tests(&mut self, limit: usize) {
+        self.int32_limit = limit;
     }
 
     /// Number of cells written so far.
@@ -167,10 +177,7 @@ impl H5adWriter {
                     indices.resize(*nnz + m).map_err(|e| ctx.h5("/X/indices", e))?;
                     indices.write_slice(idx.as_slice(), *nnz..*nnz + m).map_err(|e| ctx.h5("/X/indices", e))?;
                 }
-                if n > 0 {
-                    indptr.resize(n_rows + 1 + n).map_err(|e| ctx.h5("/X/indptr", e))?;
-                    indptr.write_slice(ptr.as_slice(), n_rows + 1..n_rows + 1 + n).map_err(|e| ctx.h5("/X/indptr", e))?;
-                }
+                indptr.extend_from_slice(&ptr);
                 *nnz += m;
             }
             Some(XSink::Dense(ds)) => {
@@ -288,9 +295,16 @@ impl H5adWriter {
 
     fn write_tail(&mut self, ctx: &Ctx<'_>, file: &hdf5::File, genes: &GeneTable, uns: &Uns) -> Result<()> {
         match &self.x {
-            Some(XSink::Csr { .. }) => {
+            Some(XSink::Csr { indices, indptr, nnz, .. }) => {
                 let g = file.group("X").map_err(|e| ctx.h5("/X", e))?;
                 write_i64_array_attr(&g, "shape", &[self.n_rows as i64, self.n_genes as i64]).map_err(|e| ctx.h5("/X", e))?;
+                if *nnz <= self.int32_limit {
+                    let p32: Vec<i32> = indptr.iter().map(|&p| p as i32).collect();
+                    g.new_dataset_builder().with_data(p32.as_slice()).create("indptr").map_err(|e| ctx.h5("/X/indptr", e))?;
+                } else {
+                    g.new_dataset_builder().with_data(indptr.as_slice()).create("indptr").map_err(|e| ctx.h5("/X/indptr", e))?;
+                    widen_indices(&g, indices, *nnz).map_err(|e| ctx.h5("/X/indices", e))?;
+                }
             }
             Some(XSink::Dense(_)) => {}
             None => return Err(ctx.usage("the writer has already failed or finished")),
@@ -358,6 +372,23 @@ impl Drop for H5adWriter {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Replace int32 `indices` by an int64 copy (chunk by chunk), for files whose indptr
+/// needs int64.
+fn widen_indices(g: &Group, indices: &Dataset, nnz: usize) -> hdf5::Result<()> {
+    let wide = g.new_dataset::<i64>().chunk(CHUNK_1D.min(nnz.max(1))).shape([nnz]).create("indices_int64")?;
+    let step = CHUNK_1D * 64;
+    let mut at = 0;
+    while at < nnz {
+        let end = (at + step).min(nnz);
+        let v = indices.read_slice_1d::<i64, _>(at..end)?;
+        wide.write_slice(&v, at..end)?;
+        at = end;
+    }
+    g.unlink("indices")?;
+    g.relink("indices_int64", "indices")?;
+    Ok(())
 }
 
 /// The batch's X as (values, int32 indices, absolute int64 indptr entries after the first).
