@@ -37,9 +37,13 @@ pub struct ExpCsr {
 impl Expected {
     /// Open `tests/data/<name>/expected.h5`.
     pub fn open(name: &str) -> Self {
-        let path = data_dir(name).join("expected.h5");
-        let file = hdf5::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        Expected { file, name: name.to_string() }
+        Self::open_path(&data_dir(name).join("expected.h5"))
+    }
+
+    /// Open any HDF5 file (e.g. an h5ad atlasflow wrote) with the same readers.
+    pub fn open_path(path: &std::path::Path) -> Self {
+        let file = hdf5::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        Expected { file, name: path.display().to_string() }
     }
 
     fn ds(&self, path: &str) -> hdf5::Dataset {

@@ -151,7 +151,8 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
             };
             let t = Instant::now();
             if blocking.is_some() {
-                let (states, _) = ctx.pass(&label, &work, None)?;
+                let (states, cells) = ctx.pass(&label, &work, None)?;
+                check_not_emptied(plan, &work, &cells, &src_path)?;
                 finish_fits(&ctx, &mut chain, &work, states)?;
                 record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64() });
                 continue;
@@ -163,18 +164,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
                 step_cells[w.step].0 = step_cells[w.step].0.max(cells[i].0);
                 step_cells[w.step].1 = cells[i].1;
             }
-            let emptied = work.iter().zip(&cells).find(|(_, c)| c.0 > 0 && c.1 == 0);
-            if let Some((w, _)) = emptied {
-                return Err(EngineError::Empty(format!(
-                    "step {} ({}) removed every cell: nothing left to write to {}",
-                    plan.steps[w.step].spec.id,
-                    plan.steps[w.step].spec.stage.value,
-                    out_path.display()
-                )));
-            }
-            if source.n_obs() == 0 {
-                return Err(EngineError::Empty(format!("{} holds no cells", src_path.display())));
-            }
+            check_not_emptied(plan, &work, &cells, &src_path)?;
             let pending = work.iter().any(|w| matches!(w.work, Work::Fold(..)));
             if pending {
                 finish_fits(&ctx, &mut chain, &work, states)?;
@@ -205,6 +195,25 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
     record.wall_seconds = started.elapsed().as_secs_f64();
     record.peak_rss_bytes = peak_rss_bytes();
     Ok(record)
+}
+
+/// Refuse to go on when the source is empty or a step removed every cell.
+fn check_not_emptied(plan: &Plan, work: &[WorkSlot], cells: &[(u64, u64)], src: &Path) -> Result<()> {
+    if cells.first().is_some_and(|c| c.0 == 0) {
+        return Err(EngineError::Empty(format!("{} holds no cells", src.display())));
+    }
+    if let Some((w, c)) = work.iter().zip(cells).find(|(_, c)| c.0 > 0 && c.1 == 0) {
+        let s = &plan.steps[w.step].spec;
+        return Err(EngineError::Empty(format!(
+            "step {} ({}, {}:{}) removed all {} cells: nothing is left for the steps after it",
+            s.id,
+            s.stage.value,
+            plan.spec.file.display(),
+            s.line,
+            c.0
+        )));
+    }
+    Ok(())
 }
 
 struct Ctx<'a> {

@@ -47,6 +47,7 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
         let mut replay: Vec<String> = Vec::new();
         let mut genes = source.genes().clone();
         let mut n_genes_est = n_vars;
+        let mut prev_subsets = false;
         for &i in &out.chain {
             let st = &plan.steps[i];
             let ops = (st.configured.instantiate)(&genes).map_err(|e| crate::error::EngineError::Step {
@@ -67,7 +68,12 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
                     }
                 }
             }
-            for _ in 0..st.configured.passes {
+            let shares = prev_subsets && matches!(ops.as_slice(), [Op::Fit(f)] if f.gene_separable());
+            prev_subsets = matches!(ops.as_slice(), [Op::Fit(f)] if f.finishes_as_gene_subset());
+            if shares {
+                let _ = writeln!(s, "    (step {} folds in pass {pass}: per-gene statistics, restricted to the genes kept)", st.spec.id);
+            }
+            for _ in 0..if shares { 0 } else { st.configured.passes } {
                 pass += 1;
                 let _ = writeln!(
                     s,

@@ -150,10 +150,21 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// Fail on any parameter the stage does not know, suggesting the closest one.
+    /// Fail on any parameter the stage does not know, suggesting the closest one. Run
+    /// before the stage reads its parameters (so a misspelling is named as such) and after
+    /// (`finish`), which catches a catalogue entry that documents a parameter never read.
+    pub fn check_known(&self, allowed: &[ParamDoc]) -> Result<()> {
+        self.unknown(allowed, |name| allowed.iter().any(|p| p.name == name))
+    }
+
+    /// Fail on any parameter the stage did not read, suggesting the closest one.
     pub fn finish(self, allowed: &[ParamDoc]) -> Result<()> {
+        self.unknown(allowed, |name| self.used.contains(name))
+    }
+
+    fn unknown(&self, allowed: &[ParamDoc], known: impl Fn(&str) -> bool) -> Result<()> {
         for (name, v) in &self.step.params {
-            if self.used.contains(name) {
+            if known(name) {
                 continue;
             }
             let names: Vec<&str> = allowed.iter().map(|p| p.name).collect();

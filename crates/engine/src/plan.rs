@@ -107,6 +107,7 @@ impl Plan {
             })?;
             let mut up = inputs[i].and_then(|j| ups[j].clone()).unwrap_or_default();
             let mut params = Params::new(s, &file);
+            params.check_known(def.params)?;
             let c = (def.build)(&mut params, &mut up)?;
             params.finish(def.params)?;
             ups[i] = Some(up);

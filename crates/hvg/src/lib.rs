@@ -24,7 +24,9 @@ use arrow::array::{ArrayRef, BooleanArray, Float32Array, Float64Array};
 use atlasflow_core::batch::subset_genes;
 use atlasflow_core::moments::GeneMoments;
 use atlasflow_core::stage::downcast_state;
-use atlasflow_core::{CellBatch, FitStage, FitState, Fitted, GeneTable, MapStage, Result, StageError, Uns, XView};
+use atlasflow_core::{
+    CellBatch, FitStage, FitState, Fitted, GeneTable, MapStage, Result, StageError, Uns, XView,
+};
 
 pub use select::{Cutoff, HvgResult, STAGE};
 
@@ -108,16 +110,28 @@ impl HighlyVariableGenes {
         match self.log1p_base {
             None => Ok(None),
             Some(b) if b.is_finite() && b > 0.0 && b != 1.0 => Ok(Some(b.ln())),
-            Some(b) => Err(StageError::param(STAGE, "log1p_base", format!("{b} is not a valid logarithm base"))),
+            Some(b) => Err(StageError::param(
+                STAGE,
+                "log1p_base",
+                format!("{b} is not a valid logarithm base"),
+            )),
         }
     }
 
     fn validate(&self) -> Result<()> {
         if self.n_top_genes == Some(0) {
-            return Err(StageError::param(STAGE, "n_top_genes", "must be at least 1"));
+            return Err(StageError::param(
+                STAGE,
+                "n_top_genes",
+                "must be at least 1",
+            ));
         }
         if self.flavor == Flavor::Seurat && self.n_bins == 0 {
-            return Err(StageError::param(STAGE, "n_bins", "must be a positive integer"));
+            return Err(StageError::param(
+                STAGE,
+                "n_bins",
+                "must be a positive integer",
+            ));
         }
         self.log_factor()?;
         Ok(())
@@ -127,7 +141,10 @@ impl HighlyVariableGenes {
     pub fn select(&self, moments: &GeneMoments) -> Result<HvgResult> {
         self.validate()?;
         if moments.n == 0 {
-            return Err(StageError::data(STAGE, "no cells: means and dispersions are undefined"));
+            return Err(StageError::data(
+                STAGE,
+                "no cells: means and dispersions are undefined",
+            ));
         }
         let (mean, var) = moments.mean_var();
         match self.flavor {
@@ -150,14 +167,22 @@ impl HvgState {
     fn fold_x(&mut self, x: XView<'_>) -> Result<()> {
         match (self.flavor, self.log_factor, x) {
             (Flavor::CellRanger, _, XView::Csr(c)) => self.moments.fold_csr(&c, f64::from),
-            (Flavor::CellRanger, _, XView::Dense { data, n_cols }) => self.moments.fold_dense(data, n_cols, f64::from),
-            (Flavor::Seurat, None, XView::Csr(c)) => self.moments.fold_csr(&c, |v| f64::from(v).exp_m1()),
-            (Flavor::Seurat, None, XView::Dense { data, n_cols }) => {
-                self.moments.fold_dense(data, n_cols, |v| f64::from(v).exp_m1())
+            (Flavor::CellRanger, _, XView::Dense { data, n_cols }) => {
+                self.moments.fold_dense(data, n_cols, f64::from)
             }
-            (Flavor::Seurat, Some(l), XView::Csr(c)) => self.moments.fold_csr(&c, |v| (f64::from(v) * l).exp_m1()),
+            (Flavor::Seurat, None, XView::Csr(c)) => {
+                self.moments.fold_csr(&c, |v| f64::from(v).exp_m1())
+            }
+            (Flavor::Seurat, None, XView::Dense { data, n_cols }) => {
+                self.moments
+                    .fold_dense(data, n_cols, |v| f64::from(v).exp_m1())
+            }
+            (Flavor::Seurat, Some(l), XView::Csr(c)) => {
+                self.moments.fold_csr(&c, |v| (f64::from(v) * l).exp_m1())
+            }
             (Flavor::Seurat, Some(l), XView::Dense { data, n_cols }) => {
-                self.moments.fold_dense(data, n_cols, |v| (f64::from(v) * l).exp_m1())
+                self.moments
+                    .fold_dense(data, n_cols, |v| (f64::from(v) * l).exp_m1())
             }
         }
     }
@@ -202,15 +227,22 @@ impl FitStage for HighlyVariableGenes {
             )));
         }
         let result = self.select(&state.moments)?;
-        Ok(Fitted::Map(Arc::new(HvgMap { result, flavor: self.flavor, subset: self.subset })))
+        Ok(Fitted::Map(Arc::new(HvgMap {
+            result,
+            flavor: self.flavor,
+            subset: self.subset,
+        })))
     }
 
     fn state_bytes(&self, n_genes: usize) -> usize {
         std::mem::size_of::<HvgState>() + 16 * n_genes
     }
 
-    fn annotates_only(&self) -> bool {
-        !self.subset
+    /// Its map only drops genes (or none, without `subset`): scale's per-gene moments
+    /// can share this pass. It is not annotate-only even without `subset`, because a later
+    /// fit (pca's default mask) reads the `highly_variable` column it writes.
+    fn finishes_as_gene_subset(&self) -> bool {
+        true
     }
 }
 
@@ -228,7 +260,15 @@ pub struct HvgMap {
 
 impl MapStage for HvgMap {
     fn map(&self, batch: CellBatch) -> Result<CellBatch> {
-        if self.subset { subset_genes(&batch, &self.result.highly_variable) } else { Ok(batch) }
+        if self.subset {
+            subset_genes(&batch, &self.result.highly_variable)
+        } else {
+            Ok(batch)
+        }
+    }
+
+    fn gene_mask(&self) -> Option<Vec<bool>> {
+        Some(if self.subset { self.result.highly_variable.clone() } else { vec![true; self.result.highly_variable.len()] })
     }
 
     fn genes(&self, genes: &GeneTable) -> Result<GeneTable> {
@@ -236,16 +276,28 @@ impl MapStage for HvgMap {
         let hv: ArrayRef = Arc::new(BooleanArray::from(r.highly_variable.clone()));
         let means: ArrayRef = Arc::new(Float64Array::from(r.means.clone()));
         let disp: ArrayRef = Arc::new(Float64Array::from(r.dispersions.clone()));
-        let norm: ArrayRef = Arc::new(Float32Array::from(r.dispersions_norm.iter().map(|&v| v as f32).collect::<Vec<_>>()));
+        let norm: ArrayRef = Arc::new(Float32Array::from(
+            r.dispersions_norm
+                .iter()
+                .map(|&v| v as f32)
+                .collect::<Vec<_>>(),
+        ));
         let g = genes
             .with_column("highly_variable", hv)?
             .with_column("means", means)?
             .with_column("dispersions", disp)?
             .with_column("dispersions_norm", norm)?;
-        if self.subset { g.subset(&r.highly_variable) } else { Ok(g) }
+        if self.subset {
+            g.subset(&r.highly_variable)
+        } else {
+            Ok(g)
+        }
     }
 
     fn uns(&self) -> Vec<(String, Uns)> {
-        vec![("hvg".to_string(), Uns::map().with("flavor", Uns::Str(self.flavor.as_str().to_string())))]
+        vec![(
+            "hvg".to_string(),
+            Uns::map().with("flavor", Uns::Str(self.flavor.as_str().to_string())),
+        )]
     }
 }

@@ -72,7 +72,10 @@ fn check_lengths(means: &[f64], vars: &[f64]) -> Result<()> {
         )));
     }
     if means.is_empty() {
-        return Err(StageError::data(STAGE, "no genes to select from (pandas: cannot cut an empty array)"));
+        return Err(StageError::data(
+            STAGE,
+            "no genes to select from (pandas: cannot cut an empty array)",
+        ));
     }
     Ok(())
 }
@@ -81,10 +84,19 @@ fn check_lengths(means: &[f64], vars: &[f64]) -> Result<()> {
 ///
 /// Errors: no genes; `n_bins` 0; an infinite mean (pandas refuses integer bins on infinite
 /// data); `n_top_genes` 0, or given when every normalized dispersion is NaN.
-pub fn seurat(mean_raw: &[f64], var_raw: &[f64], n_bins: usize, cutoff: &Cutoff) -> Result<HvgResult> {
+pub fn seurat(
+    mean_raw: &[f64],
+    var_raw: &[f64],
+    n_bins: usize,
+    cutoff: &Cutoff,
+) -> Result<HvgResult> {
     check_lengths(mean_raw, var_raw)?;
     if n_bins == 0 {
-        return Err(StageError::param(STAGE, "n_bins", "must be a positive integer"));
+        return Err(StageError::param(
+            STAGE,
+            "n_bins",
+            "must be a positive integer",
+        ));
     }
     let mut means = Vec::with_capacity(mean_raw.len());
     let mut dispersions = Vec::with_capacity(mean_raw.len());
@@ -101,7 +113,13 @@ pub fn seurat(mean_raw: &[f64], var_raw: &[f64], n_bins: usize, cutoff: &Cutoff)
     let (avg, dev) = seurat_bin_stats(&dispersions, &mean_bin, n_groups);
     let dispersions_norm = normalize(&dispersions, &mean_bin, &avg, &dev);
     let highly_variable = select(&means, &dispersions_norm, cutoff)?;
-    Ok(HvgResult { means, dispersions, dispersions_norm, highly_variable, mean_bin })
+    Ok(HvgResult {
+        means,
+        dispersions,
+        dispersions_norm,
+        highly_variable,
+        mean_bin,
+    })
 }
 
 /// Flavor "cell_ranger" (§3.2) on K1 means and ddof-1 variances of X as given.
@@ -111,12 +129,17 @@ pub fn seurat(mean_raw: &[f64], var_raw: &[f64], n_bins: usize, cutoff: &Cutoff)
 /// when every normalized dispersion is NaN.
 pub fn cell_ranger(mean_raw: &[f64], var_raw: &[f64], cutoff: &Cutoff) -> Result<HvgResult> {
     check_lengths(mean_raw, var_raw)?;
-    let means: Vec<f64> = mean_raw.iter().map(|&m| if m == 0.0 { 1e-12 } else { m }).collect();
+    let means: Vec<f64> = mean_raw
+        .iter()
+        .map(|&m| if m == 0.0 { 1e-12 } else { m })
+        .collect();
     let dispersions: Vec<f64> = means.iter().zip(var_raw).map(|(&m, &v)| v / m).collect();
     if let Some(j) = means.iter().position(|m| m.is_nan()) {
         return Err(StageError::data(
             STAGE,
-            format!("flavor cell_ranger: the mean of gene {j} is NaN, so its percentile bins are undefined"),
+            format!(
+                "flavor cell_ranger: the mean of gene {j} is NaN, so its percentile bins are undefined"
+            ),
         ));
     }
     let mut edges = vec![f64::NEG_INFINITY];
@@ -148,7 +171,13 @@ pub fn cell_ranger(mean_raw: &[f64], var_raw: &[f64], cutoff: &Cutoff) -> Result
     let (avg, dev) = cell_ranger_bin_stats(&dispersions, &mean_bin, n_groups);
     let dispersions_norm = normalize(&dispersions, &mean_bin, &avg, &dev);
     let highly_variable = select(&means, &dispersions_norm, cutoff)?;
-    Ok(HvgResult { means, dispersions, dispersions_norm, highly_variable, mean_bin })
+    Ok(HvgResult {
+        means,
+        dispersions,
+        dispersions_norm,
+        highly_variable,
+        mean_bin,
+    })
 }
 
 /// pandas `cut(x, bins=n_bins)` edges (right-closed): numpy linspace from min to max (NaN
@@ -168,12 +197,22 @@ fn seurat_edges(means: &[f64], n_bins: usize) -> Result<Vec<f64>> {
         let j = means.iter().position(|m| m.is_infinite()).unwrap_or(0);
         return Err(StageError::data(
             STAGE,
-            format!("flavor seurat: the mean of gene {j} is infinite (expm1 overflow?); pandas cannot bin it"),
+            format!(
+                "flavor seurat: the mean of gene {j} is infinite (expm1 overflow?); pandas cannot bin it"
+            ),
         ));
     }
     if lo == hi {
-        let lo2 = if lo != 0.0 { lo - 0.001 * lo.abs() } else { lo - 0.001 };
-        let hi2 = if hi != 0.0 { hi + 0.001 * hi.abs() } else { hi + 0.001 };
+        let lo2 = if lo != 0.0 {
+            lo - 0.001 * lo.abs()
+        } else {
+            lo - 0.001
+        };
+        let hi2 = if hi != 0.0 {
+            hi + 0.001 * hi.abs()
+        } else {
+            hi + 0.001
+        };
         Ok(linspace(lo2, hi2, n_bins + 1))
     } else {
         let mut e = linspace(lo, hi, n_bins + 1);
@@ -194,7 +233,11 @@ fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
     let mut y: Vec<f64> = (0..num)
         .map(|k| {
             let k = k as f64;
-            if step == 0.0 { k / div as f64 * delta + start } else { k * step + start }
+            if step == 0.0 {
+                k / div as f64 * delta + start
+            } else {
+                k * step + start
+            }
         })
         .collect();
     if let Some(last) = y.last_mut() {
@@ -213,7 +256,11 @@ fn assign_bins(x: &[f64], edges: &[f64]) -> Vec<Option<usize>> {
             }
             // first index with edges[i] >= v
             let i = edges.partition_point(|&e| e < v);
-            if i == 0 || i == edges.len() { None } else { Some(i - 1) }
+            if i == 0 || i == edges.len() {
+                None
+            } else {
+                Some(i - 1)
+            }
         })
         .collect()
 }
@@ -238,7 +285,11 @@ fn percentile_linear(sorted: &[f64], p: f64) -> f64 {
 /// numpy's `_lerp`: `a + (b−a)·t`, or `b − (b−a)·(1−t)` when `t ≥ 0.5`.
 fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let diff = b - a;
-    if t >= 0.5 { b - diff * (1.0 - t) } else { a + diff * t }
+    if t >= 0.5 {
+        b - diff * (1.0 - t)
+    } else {
+        a + diff * t
+    }
 }
 
 /// Group the non-NaN dispersions by bin, in gene order.
@@ -280,7 +331,11 @@ fn seurat_bin_stats(disp: &[f64], bins: &[Option<usize>], n_groups: usize) -> (V
         }
         let n = g.len();
         let a = if n == 0 { f64::NAN } else { sum / n as f64 };
-        let s = if n > 1 { (m2 / (n - 1) as f64).sqrt() } else { f64::NAN };
+        let s = if n > 1 {
+            (m2 / (n - 1) as f64).sqrt()
+        } else {
+            f64::NAN
+        };
         if s.is_nan() {
             avg.push(0.0);
             dev.push(a);
@@ -305,7 +360,11 @@ fn median_sorted(s: &[f64]) -> f64 {
 }
 
 /// pandas groupby median (NaN skipped) and statsmodels MAD (NaN propagates).
-fn cell_ranger_bin_stats(disp: &[f64], bins: &[Option<usize>], n_groups: usize) -> (Vec<f64>, Vec<f64>) {
+fn cell_ranger_bin_stats(
+    disp: &[f64],
+    bins: &[Option<usize>],
+    n_groups: usize,
+) -> (Vec<f64>, Vec<f64>) {
     let (groups, has_nan) = grouped(disp, bins, n_groups);
     let mut avg = Vec::with_capacity(n_groups);
     let mut dev = Vec::with_capacity(n_groups);
@@ -355,7 +414,12 @@ fn nan_to_num(x: f64) -> f64 {
 /// The selection step (§3.1 step 9), shared by both flavors.
 fn select(means: &[f64], norm: &[f64], cutoff: &Cutoff) -> Result<Vec<bool>> {
     match *cutoff {
-        Cutoff::Bounds { min_mean, max_mean, min_disp, max_disp } => Ok(means
+        Cutoff::Bounds {
+            min_mean,
+            max_mean,
+            min_disp,
+            max_disp,
+        } => Ok(means
             .iter()
             .zip(norm)
             .map(|(&m, &d)| {
@@ -365,7 +429,11 @@ fn select(means: &[f64], norm: &[f64], cutoff: &Cutoff) -> Result<Vec<bool>> {
             .collect()),
         Cutoff::NTopGenes(k) => {
             if k == 0 {
-                return Err(StageError::param(STAGE, "n_top_genes", "must be at least 1"));
+                return Err(StageError::param(
+                    STAGE,
+                    "n_top_genes",
+                    "must be at least 1",
+                ));
             }
             let mut vals: Vec<f64> = norm.iter().copied().filter(|v| !v.is_nan()).collect();
             if vals.is_empty() {
@@ -378,7 +446,10 @@ fn select(means: &[f64], norm: &[f64], cutoff: &Cutoff) -> Result<Vec<bool>> {
             let k = k.min(norm.len()).min(vals.len());
             vals.sort_by(|a, b| b.total_cmp(a));
             let cut = vals[k - 1];
-            Ok(norm.iter().map(|&v| (if v.is_nan() { f64::NEG_INFINITY } else { v }) >= cut).collect())
+            Ok(norm
+                .iter()
+                .map(|&v| (if v.is_nan() { f64::NEG_INFINITY } else { v }) >= cut)
+                .collect())
         }
     }
 }
@@ -390,7 +461,10 @@ mod tests {
     #[test]
     fn linspace_matches_numpy() {
         // np.linspace(0.1, 2.3, 5) == [0.1, 0.6499999999999999, 1.2, 1.75, 2.3]
-        assert_eq!(linspace(0.1, 2.3, 5), vec![0.1, 0.6499999999999999, 1.2, 1.75, 2.3]);
+        assert_eq!(
+            linspace(0.1, 2.3, 5),
+            vec![0.1, 0.6499999999999999, 1.2, 1.75, 2.3]
+        );
     }
 
     #[test]
@@ -407,15 +481,10 @@ mod tests {
     #[test]
     fn right_closed_bins() {
         let e = [0.0, 1.0, 2.0];
-        assert_eq!(assign_bins(&[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, f64::NAN], &e), vec![
-            None,
-            Some(0),
-            Some(0),
-            Some(1),
-            Some(1),
-            None,
-            None
-        ]);
+        assert_eq!(
+            assign_bins(&[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, f64::NAN], &e),
+            vec![None, Some(0), Some(0), Some(1), Some(1), None, None]
+        );
     }
 
     #[test]

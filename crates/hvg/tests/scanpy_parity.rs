@@ -12,11 +12,15 @@ use atlasflow_hvg::select::{self, Cutoff};
 use atlasflow_hvg::{Flavor, HighlyVariableGenes};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn parse_f64(s: &str) -> f64 {
-    s.trim().parse::<f64>().unwrap_or_else(|_| panic!("not a number: {s}"))
+    s.trim()
+        .parse::<f64>()
+        .unwrap_or_else(|_| panic!("not a number: {s}"))
 }
 
 struct Case {
@@ -35,8 +39,14 @@ impl Case {
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let names: Vec<String> = lines.next().expect("header").split(',').map(str::to_string).collect();
-        let mut cols: HashMap<String, Vec<f64>> = names.iter().map(|n| (n.clone(), Vec::new())).collect();
+        let names: Vec<String> = lines
+            .next()
+            .expect("header")
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        let mut cols: HashMap<String, Vec<f64>> =
+            names.iter().map(|n| (n.clone(), Vec::new())).collect();
         for line in lines {
             for (n, v) in names.iter().zip(line.split(',')) {
                 cols.get_mut(n).expect("col").push(parse_f64(v));
@@ -50,11 +60,17 @@ impl Case {
     }
 
     fn hv(&self) -> Vec<bool> {
-        self.col("highly_variable").iter().map(|&v| v == 1.0).collect()
+        self.col("highly_variable")
+            .iter()
+            .map(|&v| v == 1.0)
+            .collect()
     }
 
     fn param(&self, k: &str) -> Option<&str> {
-        self.params.get(k).map(String::as_str).filter(|v| *v != "None")
+        self.params
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| *v != "None")
     }
 
     fn stage(&self) -> HighlyVariableGenes {
@@ -87,7 +103,12 @@ impl Case {
         let s = self.stage();
         match s.n_top_genes {
             Some(k) => Cutoff::NTopGenes(k),
-            None => Cutoff::Bounds { min_mean: s.min_mean, max_mean: s.max_mean, min_disp: s.min_disp, max_disp: s.max_disp },
+            None => Cutoff::Bounds {
+                min_mean: s.min_mean,
+                max_mean: s.max_mean,
+                min_disp: s.min_disp,
+                max_disp: s.max_disp,
+            },
         }
     }
 }
@@ -134,8 +155,18 @@ fn selection_on_scanpy_moments_matches() {
         }
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_cols(&format!("{name} means"), &r.means, c.col("means"), 1e-15);
-        assert_cols(&format!("{name} dispersions"), &r.dispersions, c.col("dispersions"), 1e-15);
-        assert_cols(&format!("{name} dispersions_norm"), &r.dispersions_norm, c.col("dispersions_norm"), 1e-13);
+        assert_cols(
+            &format!("{name} dispersions"),
+            &r.dispersions,
+            c.col("dispersions"),
+            1e-15,
+        );
+        assert_cols(
+            &format!("{name} dispersions_norm"),
+            &r.dispersions_norm,
+            c.col("dispersions_norm"),
+            1e-13,
+        );
         assert_eq!(r.highly_variable, c.hv(), "{name}: highly_variable");
     }
 }
@@ -158,7 +189,9 @@ fn features_of_the_fixture_are_exercised() {
 
 fn load_x() -> Vec<Vec<f32>> {
     let text = std::fs::read_to_string(data("x.csv")).expect("x.csv");
-    text.lines().map(|l| l.split(',').map(|v| parse_f64(v) as f32).collect()).collect()
+    text.lines()
+        .map(|l| l.split(',').map(|v| parse_f64(v) as f32).collect())
+        .collect()
 }
 
 fn batches(rows: &[Vec<f32>], cuts: &[usize], dense: bool) -> Vec<CellBatch> {
@@ -210,18 +243,59 @@ fn stage_matches_scanpy_on_the_matrix() {
             };
             let g = map.genes(&genes).expect("genes");
             let col64 = |n: &str| -> Vec<f64> {
-                g.column(n).expect(n).as_primitive::<Float64Type>().values().to_vec()
+                g.column(n)
+                    .expect(n)
+                    .as_primitive::<Float64Type>()
+                    .values()
+                    .to_vec()
             };
-            assert_cols(&format!("{name} means"), &col64("means"), c.col("means"), 1e-10);
-            assert_cols(&format!("{name} dispersions"), &col64("dispersions"), c.col("dispersions"), 1e-10);
-            let norm = g.column("dispersions_norm").expect("norm").as_primitive::<Float32Type>();
-            let want: Vec<f64> = c.col("dispersions_norm").iter().map(|&v| f64::from(v as f32)).collect();
+            assert_cols(
+                &format!("{name} means"),
+                &col64("means"),
+                c.col("means"),
+                1e-10,
+            );
+            assert_cols(
+                &format!("{name} dispersions"),
+                &col64("dispersions"),
+                c.col("dispersions"),
+                1e-10,
+            );
+            let norm = g
+                .column("dispersions_norm")
+                .expect("norm")
+                .as_primitive::<Float32Type>();
+            let want: Vec<f64> = c
+                .col("dispersions_norm")
+                .iter()
+                .map(|&v| f64::from(v as f32))
+                .collect();
             let got: Vec<f64> = norm.values().iter().map(|&v| f64::from(v)).collect();
             assert_cols(&format!("{name} dispersions_norm (f32)"), &got, &want, 1e-6);
-            let hv: Vec<bool> = g.column("highly_variable").expect("hv").as_boolean().iter().map(|v| v == Some(true)).collect();
-            assert_eq!(hv, c.hv(), "{name} (dense {dense}, cuts {cuts:?}): highly_variable");
-            let flavor = if stage.flavor == Flavor::Seurat { "seurat" } else { "cell_ranger" };
-            assert_eq!(map.uns(), vec![("hvg".to_string(), Uns::map().with("flavor", Uns::Str(flavor.into())))]);
+            let hv: Vec<bool> = g
+                .column("highly_variable")
+                .expect("hv")
+                .as_boolean()
+                .iter()
+                .map(|v| v == Some(true))
+                .collect();
+            assert_eq!(
+                hv,
+                c.hv(),
+                "{name} (dense {dense}, cuts {cuts:?}): highly_variable"
+            );
+            let flavor = if stage.flavor == Flavor::Seurat {
+                "seurat"
+            } else {
+                "cell_ranger"
+            };
+            assert_eq!(
+                map.uns(),
+                vec![(
+                    "hvg".to_string(),
+                    Uns::map().with("flavor", Uns::Str(flavor.into()))
+                )]
+            );
         }
     }
 }
@@ -231,9 +305,14 @@ fn subset_drops_genes_from_batches_and_table() {
     let rows = load_x();
     let genes = gene_table(rows[0].len());
     let c = Case::load("seurat_ntop_ties");
-    let stage = HighlyVariableGenes { subset: true, ..c.stage() };
-    assert!(!stage.annotates_only());
-    let Fitted::Map(map) = fit(&stage, &batches(&rows, &[20], false), &genes) else { panic!("map") };
+    let stage = HighlyVariableGenes {
+        subset: true,
+        ..c.stage()
+    };
+    assert!(!stage.annotates_only() && stage.finishes_as_gene_subset());
+    let Fitted::Map(map) = fit(&stage, &batches(&rows, &[20], false), &genes) else {
+        panic!("map")
+    };
     let keep = c.hv();
     let kept: Vec<usize> = (0..keep.len()).filter(|&j| keep[j]).collect();
     let g = map.genes(&genes).expect("genes");
@@ -248,7 +327,10 @@ fn subset_drops_genes_from_batches_and_table() {
             XView::Csr(x) => x.to_owned().to_dense(),
             XView::Dense { data, n_cols } => data.chunks(n_cols).map(<[f32]>::to_vec).collect(),
         };
-        let want: Vec<Vec<f32>> = rows.iter().map(|r| kept.iter().map(|&j| r[j]).collect()).collect();
+        let want: Vec<Vec<f32>> = rows
+            .iter()
+            .map(|r| kept.iter().map(|&j| r[j]).collect())
+            .collect();
         assert_eq!(got, want);
     }
 }
@@ -256,41 +338,70 @@ fn subset_drops_genes_from_batches_and_table() {
 #[test]
 fn duplicate_percentile_edges_are_an_error() {
     let c = Case::load("cell_ranger_dup_edges");
-    assert!(c.param("error").expect("scanpy raised").starts_with("Bin edges must be unique"));
-    let err = select::cell_ranger(c.col("mean_raw"), c.col("var_raw"), &Cutoff::NTopGenes(12)).expect_err("must fail");
+    assert!(
+        c.param("error")
+            .expect("scanpy raised")
+            .starts_with("Bin edges must be unique")
+    );
+    let err = select::cell_ranger(c.col("mean_raw"), c.col("var_raw"), &Cutoff::NTopGenes(12))
+        .expect_err("must fail");
     let msg = err.to_string();
     assert!(matches!(err, StageError::InvalidData { .. }), "{msg}");
-    assert!(msg.contains("highly_variable_genes") && msg.contains("bin edges must be unique"), "{msg}");
+    assert!(
+        msg.contains("highly_variable_genes") && msg.contains("bin edges must be unique"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn bad_parameters_and_empty_streams_are_errors() {
     let genes = gene_table(3);
     for stage in [
-        HighlyVariableGenes { n_top_genes: Some(0), ..Default::default() },
-        HighlyVariableGenes { n_bins: 0, ..Default::default() },
-        HighlyVariableGenes { log1p_base: Some(-2.0), ..Default::default() },
-        HighlyVariableGenes { log1p_base: Some(1.0), ..Default::default() },
+        HighlyVariableGenes {
+            n_top_genes: Some(0),
+            ..Default::default()
+        },
+        HighlyVariableGenes {
+            n_bins: 0,
+            ..Default::default()
+        },
+        HighlyVariableGenes {
+            log1p_base: Some(-2.0),
+            ..Default::default()
+        },
+        HighlyVariableGenes {
+            log1p_base: Some(1.0),
+            ..Default::default()
+        },
     ] {
-        assert!(matches!(stage.new_state(&genes), Err(StageError::InvalidParam { .. })));
+        assert!(matches!(
+            stage.new_state(&genes),
+            Err(StageError::InvalidParam { .. })
+        ));
     }
     let stage = HighlyVariableGenes::default();
     let state = stage.new_state(&genes).expect("state");
-    assert!(matches!(stage.finish(state, &genes), Err(StageError::InvalidData { .. })));
+    assert!(matches!(
+        stage.finish(state, &genes),
+        Err(StageError::InvalidData { .. })
+    ));
     // a batch of the wrong width is refused, not a panic
     let mut state = stage.new_state(&genes).expect("state");
     let b = CellBatch::from_csr(Vec::new(), Csr::from_dense(&[vec![1.0, 2.0]])).expect("batch");
     assert!(state.fold(&b).is_err());
-    assert!(stage.annotates_only());
-    assert_eq!(stage, HighlyVariableGenes {
-        flavor: Flavor::Seurat,
-        n_top_genes: None,
-        min_mean: 0.0125,
-        max_mean: 3.0,
-        min_disp: 0.5,
-        max_disp: f64::INFINITY,
-        n_bins: 20,
-        subset: false,
-        log1p_base: None,
-    });
+    assert!(!stage.annotates_only() && stage.finishes_as_gene_subset());
+    assert_eq!(
+        stage,
+        HighlyVariableGenes {
+            flavor: Flavor::Seurat,
+            n_top_genes: None,
+            min_mean: 0.0125,
+            max_mean: 3.0,
+            min_disp: 0.5,
+            max_disp: f64::INFINITY,
+            n_bins: 20,
+            subset: false,
+            log1p_base: None,
+        }
+    );
 }

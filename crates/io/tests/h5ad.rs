@@ -406,7 +406,20 @@ fn tampered(dir: &Path, name: &str, f: impl FnOnce(&hdf5::File)) -> PathBuf {
     let _turn = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let path = dir.join(name);
     write_sample(&path, XKind::Csr);
-    let file = hdf5::File::open_rw(&path).expect("open rw");
+    // A python child spawned by another test may still hold an inherited descriptor (and
+    // HDF5's lock) for a moment: retry briefly.
+    let mut tries = 0;
+    let file = loop {
+        match hdf5::File::open_rw(&path) {
+            Ok(f) => break f,
+            Err(e) if tries < 100 => {
+                tries += 1;
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(e) => panic!("open rw {name}: {e}"),
+        }
+    };
     f(&file);
     file.close().expect("close");
     path

@@ -40,7 +40,10 @@ use arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, Float64Array};
 use arrow::datatypes::{DataType, Field};
 use atlasflow_core::genes::VARM_PREFIX;
 use atlasflow_core::stage::downcast_state;
-use atlasflow_core::{CellBatch, CsrView, FitStage, FitState, Fitted, GeneTable, MapStage, Result, StageError, Uns, XView};
+use atlasflow_core::{
+    CellBatch, CsrView, FitStage, FitState, Fitted, GeneTable, MapStage, Result, StageError, Uns,
+    XView,
+};
 use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
 use faer::{Accum, Mat, MatRef, Par, Side};
 
@@ -83,7 +86,12 @@ pub struct Pca {
 
 impl Default for Pca {
     fn default() -> Self {
-        Pca { n_comps: None, zero_center: true, mask_var: MaskVar::Auto, key_added: None }
+        Pca {
+            n_comps: None,
+            zero_center: true,
+            mask_var: MaskVar::Auto,
+            key_added: None,
+        }
     }
 }
 
@@ -104,7 +112,9 @@ impl Pca {
         let n_genes = genes.n_genes();
         let column = match &self.mask_var {
             MaskVar::None => None,
-            MaskVar::Auto => genes.column("highly_variable").map(|_| "highly_variable".to_string()),
+            MaskVar::Auto => genes
+                .column("highly_variable")
+                .map(|_| "highly_variable".to_string()),
             MaskVar::Column(c) => Some(c.clone()),
         };
         let used: Vec<usize> = match &column {
@@ -114,19 +124,29 @@ impl Pca {
                     StageError::param(STAGE, "mask_var", format!("var has no column {name}"))
                 })?;
                 let b = col.as_boolean_opt().ok_or_else(|| {
-                    StageError::param(STAGE, "mask_var", format!("var column {name} is {}, not boolean", col.data_type()))
+                    StageError::param(
+                        STAGE,
+                        "mask_var",
+                        format!("var column {name} is {}, not boolean", col.data_type()),
+                    )
                 })?;
                 if let Some(j) = (0..b.len()).find(|&j| b.is_null(j)) {
                     return Err(StageError::data(
                         STAGE,
-                        format!("mask_var column {name} is missing for gene {}", genes.name(j)),
+                        format!(
+                            "mask_var column {name} is missing for gene {}",
+                            genes.name(j)
+                        ),
                     ));
                 }
                 (0..b.len()).filter(|&j| b.value(j)).collect()
             }
         };
         if used.is_empty() {
-            return Err(StageError::data(STAGE, "no genes to compute PCA on (the mask selects none)"));
+            return Err(StageError::data(
+                STAGE,
+                "no genes to compute PCA on (the mask selects none)",
+            ));
         }
         if used.len() > MAX_GRAM_GENES {
             let g = used.len() as u128;
@@ -139,7 +159,11 @@ impl Pca {
                 ),
             ));
         }
-        Ok(ResolvedMask { column, used, n_genes })
+        Ok(ResolvedMask {
+            column,
+            used,
+            n_genes,
+        })
     }
 
     /// The number of components for `n_obs` cells and `n_vars` used genes, validated as
@@ -147,7 +171,11 @@ impl Pca {
     /// 1 ≤ n_comps ≤ n_vars).
     pub fn resolve_n_comps(&self, n_obs: usize, n_vars: usize) -> Result<usize> {
         let d = n_obs.min(n_vars);
-        let k = self.n_comps.unwrap_or(if d <= N_PCS { d.saturating_sub(1) } else { N_PCS });
+        let k = self.n_comps.unwrap_or(if d <= N_PCS {
+            d.saturating_sub(1)
+        } else {
+            N_PCS
+        });
         if self.zero_center {
             if k == 0 || k >= d {
                 return Err(StageError::param(
@@ -164,7 +192,9 @@ impl Pca {
             return Err(StageError::param(
                 STAGE,
                 "n_comps",
-                format!("n_comps={k} must be between 1 and the {n_vars} genes used (zero_center=false)"),
+                format!(
+                    "n_comps={k} must be between 1 and the {n_vars} genes used (zero_center=false)"
+                ),
             ));
         }
         Ok(k)
@@ -200,7 +230,13 @@ impl PcaState {
         for (p, &j) in mask.used.iter().enumerate() {
             pos[j] = p as u32;
         }
-        PcaState { mask, pos, n: 0, sums: vec![0.0; g], gram: vec![0.0; g * g] }
+        PcaState {
+            mask,
+            pos,
+            n: 0,
+            sums: vec![0.0; g],
+            gram: vec![0.0; g * g],
+        }
     }
 
     fn g(&self) -> usize {
@@ -227,10 +263,16 @@ impl PcaState {
 
     fn fold_dense(&mut self, data: &[f32], n_cols: usize) -> Result<()> {
         if n_cols != self.mask.n_genes {
-            return Err(StageError::Batch(format!("{STAGE}: batch of {n_cols} genes for a state of {}", self.mask.n_genes)));
+            return Err(StageError::Batch(format!(
+                "{STAGE}: batch of {n_cols} genes for a state of {}",
+                self.mask.n_genes
+            )));
         }
         if n_cols == 0 || !data.len().is_multiple_of(n_cols) {
-            return Err(StageError::Batch(format!("{STAGE}: {} dense values do not fill rows of {n_cols}", data.len())));
+            return Err(StageError::Batch(format!(
+                "{STAGE}: {} dense values do not fill rows of {n_cols}",
+                data.len()
+            )));
         }
         let g = self.g();
         let n_rows = data.len() / n_cols;
@@ -256,7 +298,10 @@ impl PcaState {
 
     fn fold_csr(&mut self, x: &CsrView<'_>) -> Result<()> {
         if x.n_cols != self.mask.n_genes {
-            return Err(StageError::Batch(format!("{STAGE}: batch of {} genes for a state of {}", x.n_cols, self.mask.n_genes)));
+            return Err(StageError::Batch(format!(
+                "{STAGE}: batch of {} genes for a state of {}",
+                x.n_cols, self.mask.n_genes
+            )));
         }
         let g = self.g();
         let n_rows = x.n_rows();
@@ -266,7 +311,10 @@ impl PcaState {
         for r in 0..n_rows {
             let (idx, _) = row_checked(x, r)?;
             for &j in idx {
-                let p = *self.pos.get(j as usize).ok_or_else(|| gene_out_of_range(j, self.mask.n_genes))?;
+                let p = *self
+                    .pos
+                    .get(j as usize)
+                    .ok_or_else(|| gene_out_of_range(j, self.mask.n_genes))?;
                 if p != u32::MAX {
                     nnz_used += 1;
                 }
@@ -326,15 +374,21 @@ impl PcaState {
 }
 
 fn gene_out_of_range(j: u32, n: usize) -> StageError {
-    StageError::Batch(format!("{STAGE}: gene index {j} out of range for {n} genes"))
+    StageError::Batch(format!(
+        "{STAGE}: gene index {j} out of range for {n} genes"
+    ))
 }
 
 fn row_checked<'a>(x: &CsrView<'a>, r: usize) -> Result<(&'a [u32], &'a [f32])> {
     let (a, b) = (x.indptr[r], x.indptr[r + 1]);
     let (a, b) = (usize::try_from(a), usize::try_from(b));
     match (a, b) {
-        (Ok(a), Ok(b)) if a <= b && b <= x.indices.len() && b <= x.values.len() => Ok((&x.indices[a..b], &x.values[a..b])),
-        _ => Err(StageError::Batch(format!("{STAGE}: malformed CSR offsets at row {r}"))),
+        (Ok(a), Ok(b)) if a <= b && b <= x.indices.len() && b <= x.values.len() => {
+            Ok((&x.indices[a..b], &x.values[a..b]))
+        }
+        _ => Err(StageError::Batch(format!(
+            "{STAGE}: malformed CSR offsets at row {r}"
+        ))),
     }
 }
 
@@ -349,7 +403,9 @@ impl FitState for PcaState {
     fn merge(&mut self, other: Box<dyn FitState>) -> Result<()> {
         let other = downcast_state::<PcaState>(other, STAGE)?;
         if other.mask != self.mask {
-            return Err(StageError::Batch(format!("{STAGE}: merging states over different genes")));
+            return Err(StageError::Batch(format!(
+                "{STAGE}: merging states over different genes"
+            )));
         }
         self.n += other.n;
         for (a, b) in self.sums.iter_mut().zip(&other.sums) {
@@ -401,9 +457,16 @@ impl Pca {
         let n = state.n as f64;
         let mean: Vec<f64> = state.sums.iter().map(|s| s / n).collect();
         // full symmetric matrices from the lower triangle
-        let lower = |i: usize, j: usize| if i >= j { state.gram[j * g + i] } else { state.gram[i * g + j] };
+        let lower = |i: usize, j: usize| {
+            if i >= j {
+                state.gram[j * g + i]
+            } else {
+                state.gram[i * g + j]
+            }
+        };
         // ddof-1 covariance (zero_center) or ddof-0 covariance (TruncatedSVD's variances)
-        let cov = |i: usize, j: usize, ddof: f64| (lower(i, j) - state.sums[i] * mean[j]) / (n - ddof);
+        let cov =
+            |i: usize, j: usize, ddof: f64| (lower(i, j) - state.sums[i] * mean[j]) / (n - ddof);
         let (target, cov_for_var) = if self.zero_center {
             if n_obs < 2 {
                 return Err(StageError::data(STAGE, "PCA needs at least 2 cells"));
@@ -411,14 +474,20 @@ impl Pca {
             let c = Mat::from_fn(g, g, |i, j| cov(i, j, 1.0));
             (c.clone(), c)
         } else {
-            (Mat::from_fn(g, g, |i, j| lower(i, j) / n), Mat::from_fn(g, g, |i, j| cov(i, j, 0.0)))
+            (
+                Mat::from_fn(g, g, |i, j| lower(i, j) / n),
+                Mat::from_fn(g, g, |i, j| cov(i, j, 0.0)),
+            )
         };
         if (0..g).any(|i| !target[(i, i)].is_finite()) {
-            return Err(StageError::data(STAGE, "the data contain NaN or infinite values"));
+            return Err(StageError::data(
+                STAGE,
+                "the data contain NaN or infinite values",
+            ));
         }
-        let eig = target
-            .self_adjoint_eigen(Side::Lower)
-            .map_err(|e| StageError::data(STAGE, format!("eigendecomposition did not converge: {e:?}")))?;
+        let eig = target.self_adjoint_eigen(Side::Lower).map_err(|e| {
+            StageError::data(STAGE, format!("eigendecomposition did not converge: {e:?}"))
+        })?;
         let u = eig.U();
         let s = eig.S().column_vector();
         let mut components = vec![0.0; g * k];
@@ -517,12 +586,21 @@ impl PcaMap {
         let mut mean_proj = vec![0.0; k];
         if result.zero_center {
             for (p, &m) in result.mean.iter().enumerate() {
-                for (mp, &w) in mean_proj.iter_mut().zip(&result.components[p * k..(p + 1) * k]) {
+                for (mp, &w) in mean_proj
+                    .iter_mut()
+                    .zip(&result.components[p * k..(p + 1) * k])
+                {
                     *mp += m * w;
                 }
             }
         }
-        PcaMap { result, obsm_key, varm_key, uns_key, mean_proj }
+        PcaMap {
+            result,
+            obsm_key,
+            varm_key,
+            uns_key,
+            mean_proj,
+        }
     }
 
     /// Scores of a batch, row-major cells × n_comps, in f64.
@@ -535,7 +613,9 @@ impl PcaMap {
         match batch.x()? {
             XView::Dense { data, n_cols } => {
                 if n_cols != n_genes || data.len() != n_cells * n_cols {
-                    return Err(StageError::Batch(format!("{STAGE}: batch of {n_cols} genes, PCA fitted on {n_genes}")));
+                    return Err(StageError::Batch(format!(
+                        "{STAGE}: batch of {n_cols} genes, PCA fitted on {n_genes}"
+                    )));
                 }
                 let mut xc = vec![0.0f64; r.mask.used.len()];
                 for (row, o) in data.chunks_exact(n_cols).zip(out.chunks_exact_mut(k)) {
@@ -553,7 +633,10 @@ impl PcaMap {
             }
             XView::Csr(x) => {
                 if x.n_cols != n_genes {
-                    return Err(StageError::Batch(format!("{STAGE}: batch of {} genes, PCA fitted on {n_genes}", x.n_cols)));
+                    return Err(StageError::Batch(format!(
+                        "{STAGE}: batch of {} genes, PCA fitted on {n_genes}",
+                        x.n_cols
+                    )));
                 }
                 let mut pos = vec![u32::MAX; n_genes];
                 for (p, &j) in r.mask.used.iter().enumerate() {
@@ -562,7 +645,9 @@ impl PcaMap {
                 for (i, o) in out.chunks_exact_mut(k).enumerate() {
                     let (idx, val) = row_checked(&x, i)?;
                     for (&j, &v) in idx.iter().zip(val) {
-                        let p = *pos.get(j as usize).ok_or_else(|| gene_out_of_range(j, n_genes))?;
+                        let p = *pos
+                            .get(j as usize)
+                            .ok_or_else(|| gene_out_of_range(j, n_genes))?;
                         if p == u32::MAX {
                             continue;
                         }
@@ -608,7 +693,8 @@ impl MapStage for PcaMap {
             )));
         }
         let k = self.result.n_comps;
-        let width = i32::try_from(k).map_err(|_| StageError::param(STAGE, "n_comps", "too large"))?;
+        let width =
+            i32::try_from(k).map_err(|_| StageError::param(STAGE, "n_comps", "too large"))?;
         let item = Arc::new(Field::new("item", DataType::Float64, false));
         let values = Arc::new(Float64Array::from(self.loadings_all_genes()));
         let arr: ArrayRef = Arc::new(FixedSizeListArray::try_new(item, width, values, None)?);
@@ -623,7 +709,10 @@ impl MapStage for PcaMap {
         };
         let params = Uns::map()
             .with("zero_center", Uns::Bool(r.zero_center))
-            .with("use_highly_variable", Uns::Bool(r.mask.column.as_deref() == Some("highly_variable")))
+            .with(
+                "use_highly_variable",
+                Uns::Bool(r.mask.column.as_deref() == Some("highly_variable")),
+            )
             .with("mask_var", mask);
         let entry = Uns::map()
             .with("params", params)

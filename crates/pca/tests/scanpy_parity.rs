@@ -12,18 +12,31 @@ use atlasflow_core::{CellBatch, Csr, FitStage, Fitted, GeneTable, MapStage, Stag
 use atlasflow_pca::{MaskVar, Pca, PcaState};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn read_rows(name: &str) -> Vec<Vec<f64>> {
     let text = std::fs::read_to_string(data(name)).expect("fixture");
     text.lines()
-        .map(|l| l.split(',').map(|v| v.trim().parse::<f64>().unwrap_or_else(|_| panic!("{name}: {v}"))).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|v| {
+                    v.trim()
+                        .parse::<f64>()
+                        .unwrap_or_else(|_| panic!("{name}: {v}"))
+                })
+                .collect()
+        })
         .collect()
 }
 
 fn x_rows() -> Vec<Vec<f32>> {
-    read_rows("x.csv").into_iter().map(|r| r.into_iter().map(|v| v as f32).collect()).collect()
+    read_rows("x.csv")
+        .into_iter()
+        .map(|r| r.into_iter().map(|v| v as f32).collect())
+        .collect()
 }
 
 fn hv_mask() -> Vec<bool> {
@@ -37,7 +50,8 @@ fn hv_mask() -> Vec<bool> {
 fn genes(with_hv: bool) -> GeneTable {
     let g = GeneTable::from_names((0..12).map(|j| format!("g{j}")).collect());
     if with_hv {
-        g.with_column("highly_variable", Arc::new(BooleanArray::from(hv_mask()))).expect("hv")
+        g.with_column("highly_variable", Arc::new(BooleanArray::from(hv_mask())))
+            .expect("hv")
     } else {
         g
     }
@@ -91,7 +105,10 @@ fn fit(stage: &Pca, granules: &[CellBatch], genes: &GeneTable) -> Arc<dyn MapSta
 fn assert_close(what: &str, got: &[f64], want: &[f64], abs: f64) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= abs * w.abs().max(1.0), "{what}[{i}]: got {g}, scanpy {w}");
+        assert!(
+            (g - w).abs() <= abs * w.abs().max(1.0),
+            "{what}[{i}]: got {g}, scanpy {w}"
+        );
     }
 }
 
@@ -128,13 +145,25 @@ fn check_case(case: &str, stage: &Pca, with_hv: bool) {
         // variances
         let (key, u) = map.uns().into_iter().next().expect("uns");
         assert_eq!(key, stage.key_added.clone().unwrap_or_else(|| "pca".into()));
-        assert_close(&format!("{what} variance"), &uns_floats(&u, "variance"), &want_var[0], 1e-10);
-        assert_close(&format!("{what} variance_ratio"), &uns_floats(&u, "variance_ratio"), &want_var[1], 1e-10);
+        assert_close(
+            &format!("{what} variance"),
+            &uns_floats(&u, "variance"),
+            &want_var[0],
+            1e-10,
+        );
+        assert_close(
+            &format!("{what} variance_ratio"),
+            &uns_floats(&u, "variance_ratio"),
+            &want_var[1],
+            1e-10,
+        );
         // scores: f32 in the batch
         let mut got = Vec::new();
         for b in batches(&rows, &[25], dense) {
             let out = map.map(b).expect("map");
-            let (vals, w) = out.obsm(stage.key_added.as_deref().unwrap_or("X_pca")).expect("obsm");
+            let (vals, w) = out
+                .obsm(stage.key_added.as_deref().unwrap_or("X_pca"))
+                .expect("obsm");
             assert_eq!(w, k);
             got.extend(vals.iter().map(|&v| f64::from(v)));
         }
@@ -144,29 +173,63 @@ fn check_case(case: &str, stage: &Pca, with_hv: bool) {
 
 #[test]
 fn full_matches_scanpy() {
-    check_case("full", &Pca { n_comps: Some(5), ..Default::default() }, false);
+    check_case(
+        "full",
+        &Pca {
+            n_comps: Some(5),
+            ..Default::default()
+        },
+        false,
+    );
 }
 
 #[test]
 fn hvg_mask_is_used_automatically() {
-    check_case("hvg", &Pca { n_comps: Some(5), ..Default::default() }, true);
+    check_case(
+        "hvg",
+        &Pca {
+            n_comps: Some(5),
+            ..Default::default()
+        },
+        true,
+    );
     // zero rows outside the mask
-    let map = fit(&Pca { n_comps: Some(5), ..Default::default() }, &batches(&x_rows(), &[], true), &genes(true));
+    let map = fit(
+        &Pca {
+            n_comps: Some(5),
+            ..Default::default()
+        },
+        &batches(&x_rows(), &[], true),
+        &genes(true),
+    );
     let (pcs, k) = varm(&map.genes(&genes(true)).expect("genes"), "PCs");
     for (j, keep) in hv_mask().into_iter().enumerate() {
-        assert_eq!(pcs[j * k..(j + 1) * k].iter().all(|&v| v == 0.0), !keep, "gene {j}");
+        assert_eq!(
+            pcs[j * k..(j + 1) * k].iter().all(|&v| v == 0.0),
+            !keep,
+            "gene {j}"
+        );
     }
     let (_, u) = map.uns().remove(0);
     let params = u.get("params").expect("params");
     assert_eq!(params.get("use_highly_variable"), Some(&Uns::Bool(true)));
-    assert_eq!(params.get("mask_var"), Some(&Uns::Str("highly_variable".into())));
+    assert_eq!(
+        params.get("mask_var"),
+        Some(&Uns::Str("highly_variable".into()))
+    );
     assert_eq!(params.get("zero_center"), Some(&Uns::Bool(true)));
 }
 
 #[test]
 fn explicit_column_mask_matches_the_hvg_case() {
-    let g = genes(false).with_column("mine", Arc::new(BooleanArray::from(hv_mask()))).expect("col");
-    let stage = Pca { n_comps: Some(5), mask_var: MaskVar::Column("mine".into()), ..Default::default() };
+    let g = genes(false)
+        .with_column("mine", Arc::new(BooleanArray::from(hv_mask())))
+        .expect("col");
+    let stage = Pca {
+        n_comps: Some(5),
+        mask_var: MaskVar::Column("mine".into()),
+        ..Default::default()
+    };
     let map = fit(&stage, &batches(&x_rows(), &[], false), &g);
     let (pcs, _) = varm(&map.genes(&g).expect("genes"), "PCs");
     assert_close("mine PCs", &pcs, &read_rows("hvg_pcs.csv").concat(), 1e-9);
@@ -178,12 +241,19 @@ fn explicit_column_mask_matches_the_hvg_case() {
 
 #[test]
 fn mask_none_ignores_highly_variable() {
-    let stage = Pca { n_comps: Some(5), mask_var: MaskVar::None, ..Default::default() };
+    let stage = Pca {
+        n_comps: Some(5),
+        mask_var: MaskVar::None,
+        ..Default::default()
+    };
     let map = fit(&stage, &batches(&x_rows(), &[], true), &genes(true));
     let (pcs, _) = varm(&map.genes(&genes(true)).expect("genes"), "PCs");
     assert_close("none PCs", &pcs, &read_rows("full_pcs.csv").concat(), 1e-9);
     let (_, u) = map.uns().remove(0);
-    assert_eq!(u.get("params").and_then(|p| p.get("mask_var")), Some(&Uns::Null));
+    assert_eq!(
+        u.get("params").and_then(|p| p.get("mask_var")),
+        Some(&Uns::Null)
+    );
 }
 
 #[test]
@@ -194,23 +264,42 @@ fn default_n_comps_is_d_minus_1() {
 
 #[test]
 fn uncentered_matches_truncated_svd() {
-    check_case("uncentered", &Pca { n_comps: Some(4), zero_center: false, ..Default::default() }, false);
+    check_case(
+        "uncentered",
+        &Pca {
+            n_comps: Some(4),
+            zero_center: false,
+            ..Default::default()
+        },
+        false,
+    );
 }
 
 #[test]
 fn key_added_renames_all_three() {
-    let stage = Pca { n_comps: Some(5), key_added: Some("X_mine".into()), ..Default::default() };
+    let stage = Pca {
+        n_comps: Some(5),
+        key_added: Some("X_mine".into()),
+        ..Default::default()
+    };
     check_case("full", &stage, false);
 }
 
 #[test]
 fn one_granule_equals_three_merged() {
     let rows = x_rows();
-    let stage = Pca { n_comps: Some(5), ..Default::default() };
+    let stage = Pca {
+        n_comps: Some(5),
+        ..Default::default()
+    };
     let g = genes(false);
-    let one = stage.compute(&fit_state(&stage, &batches(&rows, &[], true), &g)).expect("one");
+    let one = stage
+        .compute(&fit_state(&stage, &batches(&rows, &[], true), &g))
+        .expect("one");
     for (dense, cuts) in [(true, vec![7, 33]), (false, vec![1, 59]), (false, vec![])] {
-        let three = stage.compute(&fit_state(&stage, &batches(&rows, &cuts, dense), &g)).expect("three");
+        let three = stage
+            .compute(&fit_state(&stage, &batches(&rows, &cuts, dense), &g))
+            .expect("three");
         assert_close("components", &three.components, &one.components, 1e-9);
         assert_close("variance", &three.variance, &one.variance, 1e-9);
         assert_close("mean", &three.mean, &one.mean, 1e-12);
@@ -223,9 +312,17 @@ fn sparse_paths_agree_with_dense() {
     let rows: Vec<Vec<f32>> = x_rows()
         .into_iter()
         .enumerate()
-        .map(|(i, r)| r.into_iter().enumerate().map(|(j, v)| if (i + j) % 23 == 0 { v } else { 0.0 }).collect())
+        .map(|(i, r)| {
+            r.into_iter()
+                .enumerate()
+                .map(|(j, v)| if (i + j) % 23 == 0 { v } else { 0.0 })
+                .collect()
+        })
         .collect();
-    let stage = Pca { n_comps: Some(3), ..Default::default() };
+    let stage = Pca {
+        n_comps: Some(3),
+        ..Default::default()
+    };
     let g = genes(false);
     let a = fit_state(&stage, &batches(&rows, &[], true), &g);
     let b = fit_state(&stage, &batches(&rows, &[], false), &g);
@@ -257,30 +354,84 @@ fn errors_are_reported_not_panics() {
         }
     };
     // n_comps >= min(n_obs, n_vars) like sklearn arpack
-    let e = fit_err(Pca { n_comps: Some(12), ..Default::default() }, &rows);
-    assert!(matches!(&e, StageError::InvalidParam { param, .. } if param == "n_comps"), "{e}");
-    let e = fit_err(Pca { n_comps: Some(5), ..Default::default() }, &rows[..5]);
+    let e = fit_err(
+        Pca {
+            n_comps: Some(12),
+            ..Default::default()
+        },
+        &rows,
+    );
+    assert!(
+        matches!(&e, StageError::InvalidParam { param, .. } if param == "n_comps"),
+        "{e}"
+    );
+    let e = fit_err(
+        Pca {
+            n_comps: Some(5),
+            ..Default::default()
+        },
+        &rows[..5],
+    );
     assert!(matches!(&e, StageError::InvalidParam { .. }), "{e}");
     // TruncatedSVD allows up to n_vars
-    assert!(Pca { n_comps: Some(12), zero_center: false, ..Default::default() }.resolve_n_comps(60, 12).is_ok());
-    assert!(Pca { n_comps: Some(13), zero_center: false, ..Default::default() }.resolve_n_comps(60, 12).is_err());
+    assert!(
+        Pca {
+            n_comps: Some(12),
+            zero_center: false,
+            ..Default::default()
+        }
+        .resolve_n_comps(60, 12)
+        .is_ok()
+    );
+    assert!(
+        Pca {
+            n_comps: Some(13),
+            zero_center: false,
+            ..Default::default()
+        }
+        .resolve_n_comps(60, 12)
+        .is_err()
+    );
     // n_comps 0
-    assert!(matches!(Pca { n_comps: Some(0), ..Default::default() }.new_state(&g), Err(StageError::InvalidParam { .. })));
+    assert!(matches!(
+        Pca {
+            n_comps: Some(0),
+            ..Default::default()
+        }
+        .new_state(&g),
+        Err(StageError::InvalidParam { .. })
+    ));
     // masks
     let bad = [
         MaskVar::Column("absent".into()),
         MaskVar::Column("gene_id".into()), // not boolean
     ];
     for m in bad {
-        let stage = Pca { mask_var: m, ..Default::default() };
-        assert!(matches!(stage.new_state(&g), Err(StageError::InvalidParam { .. })));
+        let stage = Pca {
+            mask_var: m,
+            ..Default::default()
+        };
+        assert!(matches!(
+            stage.new_state(&g),
+            Err(StageError::InvalidParam { .. })
+        ));
     }
-    let none = g.with_column("highly_variable", Arc::new(BooleanArray::from(vec![false; 12]))).expect("col");
-    assert!(matches!(Pca::default().new_state(&none), Err(StageError::InvalidData { .. })));
+    let none = g
+        .with_column(
+            "highly_variable",
+            Arc::new(BooleanArray::from(vec![false; 12])),
+        )
+        .expect("col");
+    assert!(matches!(
+        Pca::default().new_state(&none),
+        Err(StageError::InvalidData { .. })
+    ));
     // too many genes for a Gram matrix: refused with the size
     let big = GeneTable::from_names((0..20_001).map(|j| format!("g{j}")).collect());
     match Pca::default().new_state(&big) {
-        Err(StageError::InvalidData { message, .. }) => assert!(message.contains("GB"), "{message}"),
+        Err(StageError::InvalidData { message, .. }) => {
+            assert!(message.contains("GB"), "{message}")
+        }
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("expected an error"),
     }
