@@ -80,7 +80,7 @@ fn sample_batches() -> Vec<CellBatch> {
         let count: ArrayRef = Arc::new(Int64Array::from_iter_values((lo..hi).map(|i| i as i64 * 10)));
         let flag: ArrayRef = Arc::new(BooleanArray::from((lo..hi).map(|i| i % 2 == 1).collect::<Vec<_>>()));
         let maybe: ArrayRef = Arc::new(Int32Array::from((lo..hi).map(|i| (i != 2).then_some(i as i32)).collect::<Vec<_>>()));
-        let x = Csr::from_dense(&rows[lo..hi].to_vec());
+        let x = Csr::from_dense(&rows[lo..hi]);
         let x = if lo == hi { Csr::empty(5) } else { x };
         let b = CellBatch::from_csr(
             vec![

@@ -72,10 +72,10 @@ impl H5adReader {
         let ctx = Ctx::new(path);
         std::fs::metadata(path).map_err(|e| ctx.io(e))?;
         let file = hdf5::File::open(path).map_err(|e| not_h5ad(path, e.to_string()))?;
-        if let Some(enc) = encoding_type(&file) {
-            if enc != encoding::ANNDATA.0 {
-                return Err(not_h5ad(path, format!("root encoding-type is {enc:?}, not \"anndata\"")));
-            }
+        if let Some(enc) = encoding_type(&file)
+            && enc != encoding::ANNDATA.0
+        {
+            return Err(not_h5ad(path, format!("root encoding-type is {enc:?}, not \"anndata\"")));
         }
         for needed in ["obs", "var", "X"] {
             if loc_type(&file, needed).is_none() {
@@ -182,13 +182,13 @@ impl H5adReader {
                 ));
             }
         }
-        if let (Some(&a), Some(&b)) = (p.first(), p.last()) {
-            if a < 0 || b as u64 > stored {
-                return Err(ctx.invalid(
-                    "/X/indptr",
-                    format!("rows {start}..{end} point to values {a}..{b}, outside the {stored} stored values"),
-                ));
-            }
+        if let (Some(&a), Some(&b)) = (p.first(), p.last())
+            && (a < 0 || b as u64 > stored)
+        {
+            return Err(ctx.invalid(
+                "/X/indptr",
+                format!("rows {start}..{end} point to values {a}..{b}, outside the {stored} stored values"),
+            ));
         }
         Ok(p)
     }
@@ -461,6 +461,9 @@ fn open_x(ctx: &Ctx<'_>, file: &hdf5::File) -> Result<(XSource, String, usize, u
     }
 }
 
+/// Named Arrow columns.
+type Columns = Vec<(String, ArrayRef)>;
+
 /// Names that would clash with the batch/gene-table conventions get a suffix.
 fn safe_column_name(name: &str, index_name: &str) -> String {
     let clashes = name == index_name
@@ -483,7 +486,7 @@ fn read_dataframe(
     gpath: &str,
     n_rows: usize,
     index_name: &str,
-) -> Result<(Vec<String>, Vec<(String, ArrayRef)>)> {
+) -> Result<(Vec<String>, Columns)> {
     match encoding_type(g).as_deref() {
         Some("dataframe") | None => {}
         Some(other) => return Err(ctx.invalid(gpath, format!("encoding-type {other:?}, expected a dataframe"))),

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::datatypes::{
@@ -467,7 +468,7 @@ fn same_kind(a: &DataType, b: &DataType) -> bool {
 fn concat(ctx: &Ctx<'_>, p: &str, parts: &[ArrayRef]) -> Result<ArrayRef> {
     match parts {
         [] => Err(ctx.invalid(p, "no data")),
-        [one] => Ok(one.clone()),
+        [one] => Ok(Arc::clone(one)),
         many => {
             let refs: Vec<&dyn Array> = many.iter().map(|a| a.as_ref()).collect();
             arrow::compute::concat(&refs).map_err(|e| ctx.arrow(e))
@@ -649,7 +650,7 @@ fn write_var(ctx: &Ctx<'_>, file: &hdf5::File, genes: &GeneTable) -> Result<()> 
                 return Err(ctx.invalid("/var", "'_index' is a reserved name for dataframe columns"));
             }
             names.push(f.name().clone());
-            cols.push(c.clone());
+            cols.push(Arc::clone(c));
         }
     }
     write_frame_header(ctx, &g, "/var", &index, &names)?;
