@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{assert_abs, assert_rel, data_dir, Expected};
+use support::{assert_abs, assert_rel, column, corr, data_dir, Expected};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -36,23 +36,6 @@ fn output_file(out: &Path) -> PathBuf {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Pearson correlation of two columns.
-fn corr(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    sab / (saa * sbb).sqrt()
-}
-
-fn column(m: &[f64], n_cols: usize, j: usize) -> Vec<f64> {
-    m.chunks(n_cols).map(|r| r[j]).collect()
 }
 
 fn compare_with_scanpy(dataset: &str) {

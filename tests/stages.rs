@@ -220,23 +220,6 @@ fn scale(ds: &str) {
     assert_rel(&format!("{ds} scale std"), &var_f64(&var, "std"), &e.f64s("scale/var/std"), 1e-6);
 }
 
-/// Column `k` of a row-major matrix of width `w`.
-fn column(m: &[f64], w: usize, k: usize) -> Vec<f64> {
-    m.chunks_exact(w).map(|r| r[k]).collect()
-}
-
-fn corr(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    sab / (saa * sbb).sqrt()
-}
-
 /// First `k` columns: |corr| ≥ 0.999 and, after aligning signs, abs diff ≤ 1e-3·max|want|.
 fn compare_columns(what: &str, got: &[f64], gw: usize, want: &[f64], ww: usize, k: usize) {
     let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));

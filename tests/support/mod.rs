@@ -331,3 +331,24 @@ pub fn same_structure(what: &str, got: &Csr, want: &ExpCsr) -> Vec<f64> {
     assert_eq!(got.n_cols, want.csr.n_cols, "{what}: number of genes differs");
     got.values.iter().map(|&v| f64::from(v)).collect()
 }
+
+/// Column `k` of a row-major matrix of width `w`, to compare embeddings and loadings one
+/// component at a time (their signs are arbitrary, so components are compared by
+/// correlation rather than value by value).
+pub fn column(m: &[f64], w: usize, k: usize) -> Vec<f64> {
+    m.chunks_exact(w).map(|r| r[k]).collect()
+}
+
+/// Pearson correlation of two equally long vectors: how closely one PCA component matches
+/// scanpy's up to sign and scale (NaN when either is constant).
+pub fn corr(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    sab / (saa * sbb).sqrt()
+}

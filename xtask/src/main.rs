@@ -1,8 +1,10 @@
 //! `cargo xtask …`: the project's chores, in Rust.
 //!
 //! - `gen`: synthetic Smart-seq2-like counts to an h5ad file (any size, bounded memory);
-//! - `reference`: regenerate tests/data inputs and scanpy's expected outputs, one command.
+//! - `reference`: regenerate tests/data inputs and scanpy's expected outputs, one command;
+//! - `bench`: atlasflow and scanpy side by side on generated files → BENCHMARKS.md.
 
+mod bench;
 #[path = "gen.rs"]
 mod generate; // `gen` is a reserved keyword in edition 2024
 mod reference;
@@ -22,6 +24,8 @@ enum Cmd {
     Gen(generate::GenArgs),
     /// Regenerate tests/data/*/input.h5ad and expected.h5 (runs scanpy).
     Reference(reference::RefArgs),
+    /// Benchmark atlasflow against scanpy on generated files; writes BENCHMARKS.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let r = match &cli.cmd {
         Cmd::Gen(a) => generate::run(a),
         Cmd::Reference(a) => reference::main(a),
+        Cmd::Bench(a) => bench::main(a),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -133,6 +133,19 @@ fn record_path(plan: &Plan, opts: &RunOptions) -> PathBuf {
     dir.join("run.json")
 }
 
+/// The message of a failed run; a step that failed on the data also names the input file,
+/// which the step's own message (cells, genes, the YAML line) does not.
+fn with_input(e: EngineError, plan: &Plan, opts: &RunOptions) -> String {
+    match &e {
+        EngineError::Step { .. } => {
+            let atlasflow_engine::spec::SourceSpec::H5ad(src) = &plan.spec.source;
+            let input = opts.input.as_deref().unwrap_or(src);
+            format!("{e}\n  input: {}", input.display())
+        }
+        _ => e.to_string(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), (u8, String)> = match &cli.command {
@@ -149,7 +162,7 @@ fn main() -> ExitCode {
             let plan = load(&args.spec).map_err(|e| (2, e.to_string()))?;
             let opts = options(args).map_err(|e| (2, e))?;
             let bars = Bars { quiet: args.quiet, bar: std::sync::Mutex::new(None) };
-            let mut record = atlasflow_engine::run(&plan, &opts, &bars).map_err(|e| (1, e.to_string()))?;
+            let mut record = atlasflow_engine::run(&plan, &opts, &bars).map_err(|e| (1, with_input(e, &plan, &opts)))?;
             record.overrides = args.spec.set.clone();
             let rp = record_path(&plan, &opts);
             record.write(&rp).map_err(|e| (1, format!("{}: cannot write the run record: {e}", rp.display())))?;

@@ -9,6 +9,7 @@ pub mod csr;
 pub mod error;
 pub mod genes;
 pub mod moments;
+pub mod rows;
 pub mod stage;
 pub mod uns;
 
@@ -16,5 +17,5 @@ pub use batch::{subset_genes, CellBatch, XView};
 pub use csr::{Csr, CsrView};
 pub use error::{Result, StageError};
 pub use genes::GeneTable;
-pub use stage::{FitStage, FitState, Fitted, MapStage};
+pub use stage::{FitStage, FitState, Fitted, GlobalResult, GlobalStage, MapStage};
 pub use uns::Uns;

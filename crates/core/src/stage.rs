@@ -5,7 +5,8 @@
 //! - [`FitStage`]: a pass folds batches into a small mergeable [`FitState`]; the finished
 //!   state becomes a map (filter_genes, highly_variable_genes, scale, PCA) plus var columns
 //!   and `uns` entries.
-//! - global stages (neighbors, UMAP, Leiden) arrive with the issues that need them.
+//! - [`GlobalStage`]: runs on a small in-memory result of the whole stream (neighbors,
+//!   UMAP, Leiden on `X_pca`).
 //!
 //! The engine cuts the stream into granules whose boundaries depend only on the data; each
 //! granule gets its own state, and states merge in granule order. That is what makes
@@ -121,4 +122,33 @@ impl MapStage for Identity {
     fn map(&self, batch: CellBatch) -> Result<CellBatch> {
         Ok(batch)
     }
+}
+
+/// What a global stage returns: columns and matrices to add to the output.
+#[derive(Default)]
+pub struct GlobalResult {
+    /// New obs columns, one value per cell in stream order (e.g. `leiden`).
+    pub obs: Vec<(String, arrow::array::ArrayRef)>,
+    /// New embeddings: key, row-major values, width (e.g. `X_umap`).
+    pub obsm: Vec<(String, Vec<f32>, usize)>,
+    /// New cell × cell graphs (e.g. `distances`, `connectivities`), CSR with `n_cols` = cells.
+    pub obsp: Vec<(String, crate::csr::Csr)>,
+    /// New `uns` entries.
+    pub uns: Vec<(String, Uns)>,
+}
+
+/// A stage that needs every cell at once, on a small in-memory result of the stream — an
+/// embedding such as `X_pca` (neighbors, UMAP, Leiden). The engine gathers the input rows,
+/// checks [`GlobalStage::memory_bytes`] against the budget before it starts, and adds the
+/// result to the output. No stage of the preprocessing needs one; neighbors, UMAP and
+/// Leiden implement it.
+pub trait GlobalStage: Send + Sync {
+    /// The embedding (obsm key) it reads, e.g. `X_pca`.
+    fn input_key(&self) -> &str;
+
+    /// Bytes it will hold for `n_cells` cells of `width` columns, for the budget check.
+    fn memory_bytes(&self, n_cells: usize, width: usize) -> usize;
+
+    /// Compute on all cells: `data` is row-major `n_cells × width`.
+    fn run(&self, data: &[f32], n_cells: usize, width: usize) -> Result<GlobalResult>;
 }

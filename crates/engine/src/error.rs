@@ -10,7 +10,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum EngineError {
     /// The YAML spec is malformed or names something that cannot work.
-    #[error("{}:{line}:{column}: {message}", file.display())]
+    #[error("{}{}: {message}", file.display(), location(*line, *column))]
     Spec {
         /// The pipeline file.
         file: PathBuf,
@@ -52,6 +52,16 @@ pub enum EngineError {
         /// What failed.
         message: String,
     },
+}
+
+/// `:LINE:COLUMN`, `:LINE` or nothing, as far as they are known (0 = unknown), so that a
+/// message never shows a made-up `:0:0`.
+fn location(line: u64, column: u64) -> String {
+    match (line, column) {
+        (0, _) => String::new(),
+        (l, 0) => format!(":{l}"),
+        (l, c) => format!(":{l}:{c}"),
+    }
 }
 
 /// Result with an [`EngineError`].

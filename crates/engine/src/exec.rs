@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use atlasflow_core::{CellBatch, FitStage, FitState, Fitted, GeneTable, MapStage, Uns};
 use atlasflow_io::{H5adWriter, XKind};
+use datafusion_execution::DiskManager;
 use datafusion_execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool, MemoryReservation};
 use rayon::prelude::*;
 
@@ -22,6 +23,7 @@ use crate::plan::Plan;
 use crate::record::{PassRecord, RunRecord, StepRecord};
 use crate::registry::Op;
 use crate::source::Source;
+use crate::spill::{self, Spill, SpillWriter};
 
 /// How a run is bounded and where it writes.
 #[derive(Clone, Debug)]
@@ -87,6 +89,31 @@ struct GranuleOut {
     states: Vec<Option<Box<dyn FitState>>>,
     batch: CellBatch,
     cells: Vec<(u64, u64)>,
+    /// The batch at the spill point, when this pass writes a spill.
+    captured: Option<CellBatch>,
+}
+
+/// What one pass gives back: fit states and cells in/out per operator (whole work list).
+struct PassOut {
+    states: Vec<Option<Box<dyn FitState>>>,
+    cells: Vec<(u64, u64)>,
+    spill: Option<Spill>,
+}
+
+/// Where the next pass should spill: right after the last map that cut the genes to at most
+/// [`spill::MAX_GENE_FRACTION`] of the source's, when only maps come before it.
+fn spill_point(work: &[WorkSlot], source_genes: usize, current: Option<&Spill>) -> Option<usize> {
+    let mut best = None;
+    for (i, w) in work.iter().enumerate() {
+        let Work::Map(m) = &w.work else { break };
+        if let Some(mask) = m.gene_mask() {
+            let kept = mask.iter().filter(|k| **k).count();
+            if (kept as f64) <= spill::MAX_GENE_FRACTION * source_genes as f64 {
+                best = Some(i + 1);
+            }
+        }
+    }
+    best.filter(|b| current.is_none_or(|s| *b > s.skip))
 }
 
 /// Resolve the source path (the `--input` override wins).
@@ -127,6 +154,9 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
         .num_threads(threads)
         .build()
         .map_err(|e| EngineError::Budget(format!("cannot start {threads} threads: {e}")))?;
+    let disk = Arc::new(
+        DiskManager::builder().build().map_err(|e| EngineError::Budget(format!("cannot set up spill files: {e}")))?,
+    );
     let row_nnz = source.row_nnz()?;
     let grans = granules::plan(&row_nnz);
     let mut record = RunRecord::new(plan, &src_path, opts);
@@ -139,6 +169,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
         let out_path = output_path(&out.spec.path, opts);
         let mut chain: Vec<StepSlots> = out.chain.iter().map(|&s| StepSlots { step: s, slots: None }).collect();
         let mut pass_no = 0;
+        let mut spill: Option<Spill> = None;
         loop {
             pass_no += 1;
             let (work, blocking, genes_at) = instantiate(&ctx, &mut chain)?;
@@ -149,17 +180,34 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
                 Some(step) => format!("pass {pass_no}: fit {}", plan.steps[step].spec.id),
                 None => format!("pass {pass_no}: write {}", out_path.display()),
             };
+            let label = match &spill {
+                Some(_) => format!("{label} (from spill)"),
+                None => label,
+            };
             let t = Instant::now();
             if blocking.is_some() {
-                let (states, cells) = ctx.pass(&label, &work, None)?;
-                check_not_emptied(plan, &work, &cells, &src_path)?;
-                finish_fits(&ctx, &mut chain, &work, states)?;
+                let to = spill_point(&work, source.genes().n_genes(), spill.as_ref())
+                    .map(|b| SpillWriter::create(&disk, b).map(|w| (b, w)))
+                    .transpose()?;
+                let out = ctx.pass(&label, &work, None, spill.as_ref(), to)?;
+                check_not_emptied(plan, &work, &out.cells, &src_path)?;
+                finish_fits(&ctx, &mut chain, &work, out.states)?;
+                if let Some(sp) = out.spill {
+                    record.spills.push(format!(
+                        "{}: the stream after step {} ({} granules, {})",
+                        label,
+                        plan.steps[work[sp.skip - 1].step].spec.id,
+                        sp.granules,
+                        human(sp.bytes as usize)
+                    ));
+                    spill = Some(sp);
+                }
                 record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64() });
                 continue;
             }
             let final_genes = chain_genes(&ctx, &chain)?;
             let mut sink = Sink { path: out_path.clone(), genes: final_genes, writer: None };
-            let (states, cells) = ctx.pass(&label, &work, Some(&mut sink))?;
+            let PassOut { states, cells, .. } = ctx.pass(&label, &work, Some(&mut sink), spill.as_ref(), None)?;
             for (i, w) in work.iter().enumerate() {
                 step_cells[w.step].0 = step_cells[w.step].0.max(cells[i].0);
                 step_cells[w.step].1 = cells[i].1;
@@ -433,7 +481,18 @@ impl Ctx<'_> {
     }
 
     /// One pass: stream the source through `work`, fold the fits, write to `sink`.
-    fn pass(&self, label: &str, work: &[WorkSlot], mut sink: Option<&mut Sink>) -> Result<(Vec<Option<Box<dyn FitState>>>, Vec<(u64, u64)>)> {
+    fn pass(
+        &self,
+        label: &str,
+        work: &[WorkSlot],
+        mut sink: Option<&mut Sink>,
+        from: Option<&Spill>,
+        to: Option<(usize, SpillWriter)>,
+    ) -> Result<PassOut> {
+        let skip = from.map_or(0, |s| s.skip);
+        let active = &work[skip..];
+        let capture = to.as_ref().map(|(b, _)| b - skip);
+        let mut spill_out = to.map(|(_, w)| w);
         let in_flight = self.opts.threads.max(1) * 2;
         let _states_res = self.reserve_states(work, in_flight)?;
         let batch_res = MemoryConsumer::new("batches in flight").register(self.pool);
@@ -441,6 +500,9 @@ impl Ctx<'_> {
         let dense_width = dense_width.max(self.source.genes().n_genes().min(4096));
         let mut acc: Vec<Option<Box<dyn FitState>>> = (0..work.len()).map(|_| None).collect();
         let mut cells = vec![(0u64, 0u64); work.len()];
+        if let Some(sp) = from {
+            cells[..skip].copy_from_slice(&sp.cells);
+        }
         self.progress.pass_started(label, self.source.n_obs() as u64);
         let (tx, rx) = crossbeam_channel::bounded::<Result<(usize, CellBatch)>>(in_flight);
         let result = std::thread::scope(|scope| -> Result<()> {
@@ -448,6 +510,23 @@ impl Ctx<'_> {
             let block = self.opts.read_block;
             let grans = self.grans;
             scope.spawn(move || {
+                if let Some(sp) = from {
+                    let batches = match sp.read() {
+                        Ok(it) => it,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    for (gi, b) in batches.enumerate() {
+                        let b = b.map(|b| (gi, b));
+                        let stop = b.is_err();
+                        if tx.send(b).is_err() || stop {
+                            break;
+                        }
+                    }
+                    return;
+                }
                 for (gi, r) in grans.iter().enumerate() {
                     let b = source.read(r.start, r.end, block).map(|b| (gi, b));
                     let stop = b.is_err();
@@ -470,19 +549,25 @@ impl Ctx<'_> {
                 let bytes: usize = window.iter().map(|(gi, _)| self.granule_bytes(&self.grans[*gi], dense_width)).sum();
                 if batch_res.try_resize(bytes).is_err() {
                     return Err(EngineError::Budget(format!(
-                        "{} granules in flight need {}, beyond the budget of {}; use --memory {} or --threads 1",
+                        "{} granule(s) in flight need {} on top of {} already reserved for fit states, beyond the budget of {}; use --memory {} or --threads 1",
                         window.len(),
                         human(bytes),
+                        human(self.pool.reserved() - batch_res.size()),
                         human(self.opts.memory_bytes as usize),
                         human(self.pool.reserved() - batch_res.size() + bytes + (64 << 20))
                     )));
                 }
+                let sizes: Vec<u64> = window.iter().map(|(gi, _)| self.grans.get(*gi).map_or(0, |r| r.len() as u64)).collect();
                 let outs: Vec<Result<GranuleOut>> = self.workers.install(|| {
-                    window.into_par_iter().map(|(_, b)| self.process(b, work)).collect()
+                    window.into_par_iter().map(|(_, b)| self.process(b, active, capture)).collect()
                 });
-                for out in outs {
+                for (out, size) in outs.into_iter().zip(sizes) {
                     let out = out?;
+                    if let (Some(w), Some(b)) = (spill_out.as_mut(), out.captured.as_ref()) {
+                        w.write(b)?;
+                    }
                     for (i, st) in out.states.into_iter().enumerate() {
+                        let i = i + skip;
                         if let Some(st) = st {
                             match acc[i].as_mut() {
                                 Some(a) => a.merge(st).map_err(|e| step_error(self.plan, work[i].step, e))?,
@@ -490,14 +575,14 @@ impl Ctx<'_> {
                             }
                         }
                     }
-                    for (c, o) in cells.iter_mut().zip(&out.cells) {
+                    for (c, o) in cells[skip..].iter_mut().zip(&out.cells) {
                         c.0 += o.0;
                         c.1 += o.1;
                     }
                     if let Some(s) = sink.as_deref_mut() {
                         s.write(&out.batch)?;
                     }
-                    self.progress.advance(out.cells.first().map_or(0, |c| c.0));
+                    self.progress.advance(size);
                 }
             }
             drop(rx);
@@ -505,13 +590,22 @@ impl Ctx<'_> {
         });
         self.progress.pass_finished();
         result?;
-        Ok((acc, cells))
+        let spill = match spill_out {
+            Some(w) => Some(w.finish(cells[..skip + capture.unwrap_or(0)].to_vec())?),
+            None => None,
+        };
+        Ok(PassOut { states: acc, cells, spill })
     }
 
-    fn process(&self, mut batch: CellBatch, work: &[WorkSlot]) -> Result<GranuleOut> {
+    /// Run one granule through `work`; keep a copy of the batch before `work[capture]`.
+    fn process(&self, mut batch: CellBatch, work: &[WorkSlot], capture: Option<usize>) -> Result<GranuleOut> {
         let mut states: Vec<Option<Box<dyn FitState>>> = Vec::with_capacity(work.len());
         let mut cells = Vec::with_capacity(work.len());
-        for w in work {
+        let mut captured = None;
+        for (wi, w) in work.iter().enumerate() {
+            if capture == Some(wi) {
+                captured = Some(batch.clone());
+            }
             let t = Instant::now();
             let n_in = batch.num_cells() as u64;
             match &w.work {
@@ -528,7 +622,7 @@ impl Ctx<'_> {
             cells.push((n_in, batch.num_cells() as u64));
             self.step_nanos[w.step].fetch_add(dur_nanos(t.elapsed()), Ordering::Relaxed);
         }
-        Ok(GranuleOut { states, batch, cells })
+        Ok(GranuleOut { states, batch, cells, captured })
     }
 }
 

@@ -17,6 +17,7 @@ pub mod record;
 pub mod registry;
 pub mod source;
 pub mod spec;
+pub mod spill;
 
 pub use error::{EngineError, Result};
 pub use exec::{run, NoProgress, Progress, RunOptions};

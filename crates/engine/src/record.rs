@@ -63,6 +63,8 @@ pub struct RunRecord {
     pub outputs: Vec<String>,
     /// Passes in order.
     pub passes: Vec<PassRecord>,
+    /// Spills written (later passes read them instead of the source).
+    pub spills: Vec<String>,
     /// Steps in file order.
     pub steps: Vec<StepRecord>,
     /// Total wall time.
@@ -88,6 +90,7 @@ impl RunRecord {
             memory_budget_bytes: opts.memory_bytes,
             outputs: Vec::new(),
             passes: Vec::new(),
+            spills: Vec::new(),
             steps: Vec::new(),
             wall_seconds: 0.0,
             peak_rss_bytes: 0,

@@ -185,7 +185,14 @@ impl PipelineSpec {
         let raw: RawPipeline = serde_saphyr::from_str(text).map_err(|e| {
             let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
             let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+            let first = msg.lines().next().unwrap_or("invalid YAML");
+            // The parser's own "error: line L column C: " repeats the location given before.
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let first = match first.split_once(": ") {
+                Some((loc, rest)) if loc.starts_with("line ") && loc.contains(" column ") => rest,
+                _ => first,
+            }
+            .to_string();
             spec_err(file, line, col, format!("{first} (top-level keys: name, seed, source, steps, outputs)"))
         })?;
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -8,7 +8,7 @@
 //! construction, naming the genes, instead of silently producing inf/NaN as numpy would.
 
 use arrow::array::Array;
-use arrow::array::AsArray;
+use atlasflow_core::rows::cell_name;
 use atlasflow_core::{CellBatch, GeneTable, MapStage, Result, StageError, XView};
 
 use crate::map_values;
@@ -23,6 +23,8 @@ pub struct GeneLengthNormalize {
     column: String,
     /// One positive, finite length per gene.
     lengths: Vec<f64>,
+    /// Gene ids, to name a gene in errors.
+    names: Vec<String>,
 }
 
 impl GeneLengthNormalize {
@@ -71,7 +73,8 @@ impl GeneLengthNormalize {
                 ),
             ));
         }
-        Ok(GeneLengthNormalize { column: column.to_string(), lengths })
+        let names = (0..genes.n_genes()).map(|j| genes.name(j).to_string()).collect();
+        Ok(GeneLengthNormalize { column: column.to_string(), lengths, names })
     }
 
     /// The var column the lengths come from.
@@ -95,13 +98,14 @@ impl MapStage for GeneLengthNormalize {
                 let (idx, val) = x.row(r);
                 if let Some(k) = val.iter().position(|v| *v < 0.0) {
                     let j = idx[k] as usize;
-                    let cell = batch
-                        .obs_column(atlasflow_core::batch::CELL_ID)
-                        .and_then(|c| c.as_string_opt::<i32>().map(|s| s.value(r).to_string()))
-                        .unwrap_or_else(|| format!("row {r} of the batch"));
+                    let cell = cell_name(&batch, r);
                     return Err(StageError::data(
                         STAGE,
-                        format!("negative count {} in cell {cell}, gene column {j}: X must hold raw counts", val[k]),
+                        format!(
+                            "negative count {} in cell {cell}, gene {} (column {j}): X must hold raw counts",
+                            val[k],
+                            self.names.get(j).map_or("?", String::as_str)
+                        ),
                     ));
                 }
             }

@@ -20,67 +20,18 @@ pub use log1p::Log1p;
 pub use normalize_total::{NormalizeTotal, NormalizeTotalPlan, normalize_total_stage};
 pub use scale::{Scale, ScaleMap};
 
-use arrow::array::{Array, AsArray};
+use atlasflow_core::rows;
 use atlasflow_core::{CellBatch, Csr, Result, StageError, XView};
 
-/// The obs name of cell `i` of a batch for error messages (`#i` when there is no string
-/// `cell_id` column).
-pub(crate) fn cell_name(batch: &CellBatch, i: usize) -> String {
-    batch
-        .obs_column(atlasflow_core::batch::CELL_ID)
-        .and_then(|c| c.as_string_opt::<i32>().filter(|s| i < s.len() && s.is_valid(i)).map(|s| s.value(i).to_string()))
-        .unwrap_or_else(|| format!("#{i}"))
-}
-
-/// One cell's entries, sparse or dense, for kernels that treat both alike.
-#[derive(Clone, Copy)]
-pub(crate) enum Row<'a> {
-    /// Stored entries of a CSR row (implicit zeros elsewhere).
-    Sparse(&'a [u32], &'a [f32]),
-    /// Every entry of a dense row.
-    Dense(&'a [f32]),
-}
-
-impl Row<'_> {
-    /// Call `g(gene, value)` for each entry present (stored, or every entry when dense).
-    #[inline]
-    pub(crate) fn for_each(&self, mut g: impl FnMut(usize, f32)) {
-        match self {
-            Row::Sparse(idx, val) => idx.iter().zip(val.iter()).for_each(|(&j, &v)| g(j as usize, v)),
-            Row::Dense(val) => val.iter().enumerate().for_each(|(j, &v)| g(j, v)),
-        }
-    }
-}
-
-/// Check that X has `n_genes` columns and that every sparse gene index is below it, so
-/// kernels may index per-gene arrays directly.
+/// [`atlasflow_core::rows::checked_x`] with the stage name prefixed to the shape errors
+/// (`malformed cell batch: {stage}: …`); errors reading X itself are passed through as is.
 pub(crate) fn check_x<'a>(batch: &'a CellBatch, n_genes: usize, stage: &str) -> Result<XView<'a>> {
     let x = batch.x()?;
-    if x.n_cols() != n_genes {
-        return Err(StageError::Batch(format!("{stage}: batch has {} genes, the stage expects {n_genes}", x.n_cols())));
-    }
-    if let XView::Csr(v) = x {
-        let a = v.indptr.first().copied().unwrap_or(0) as usize;
-        let b = v.indptr.last().copied().unwrap_or(0) as usize;
-        if let Some(&j) = v.indices.get(a..b).and_then(|s| s.iter().find(|&&j| j as usize >= n_genes)) {
-            return Err(StageError::Batch(format!("{stage}: gene index {j} out of range for {n_genes} genes")));
-        }
-    }
+    rows::check_x(&x, n_genes).map_err(|e| match e {
+        StageError::Batch(m) => StageError::Batch(format!("{stage}: {m}")),
+        e => e,
+    })?;
     Ok(x)
-}
-
-/// The rows of a checked X (see [`check_x`]).
-pub(crate) fn rows<'a>(x: &XView<'a>, n_cells: usize) -> Vec<Row<'a>> {
-    match *x {
-        XView::Csr(v) => (0..v.n_rows())
-            .map(|r| {
-                let (i, x) = v.row(r);
-                Row::Sparse(i, x)
-            })
-            .collect(),
-        XView::Dense { n_cols: 0, .. } => vec![Row::Dense(&[]); n_cells],
-        XView::Dense { data, n_cols } => data.chunks_exact(n_cols).map(Row::Dense).collect(),
-    }
 }
 
 /// A new batch whose X has the same structure and each entry `x` of cell `i`, gene `j`

@@ -22,10 +22,11 @@
 use std::sync::Arc;
 
 use arrow::array::Float64Array;
+use atlasflow_core::rows::{cell_name, rows};
 use atlasflow_core::stage::downcast_state;
 use atlasflow_core::{CellBatch, FitStage, FitState, Fitted, GeneTable, MapStage, Result, StageError};
 
-use crate::{cell_name, check_x, map_values, rows};
+use crate::{check_x, map_values};
 
 const STAGE: &str = "normalize_total";
 

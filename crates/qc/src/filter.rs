@@ -9,10 +9,9 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array};
+use atlasflow_core::rows::{checked_x, rows};
 use atlasflow_core::stage::downcast_state;
 use atlasflow_core::{CellBatch, FitStage, FitState, Fitted, GeneTable, MapStage, Result, StageError, subset_genes};
-
-use crate::rows;
 
 /// Whether `x` lies within the optional inclusive bounds.
 fn within<T: PartialOrd + Copy>(x: T, min: Option<T>, max: Option<T>) -> bool {
@@ -52,7 +51,7 @@ fn describe(bounds: &[(&str, Option<String>)]) -> String {
 
 /// Per-cell numbers filter_cells compares: entries > 0 and the f64 row sum.
 pub fn cell_genes_and_counts(batch: &CellBatch) -> Result<(Vec<i64>, Vec<f64>)> {
-    let rows = rows(batch, batch.n_genes())?;
+    let rows = rows(&checked_x(batch, batch.n_genes())?, batch.num_cells());
     let mut n_genes = Vec::with_capacity(rows.len());
     let mut n_counts = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -183,7 +182,7 @@ pub struct FilterGenesState {
 
 impl FitState for FilterGenesState {
     fn fold(&mut self, batch: &CellBatch) -> Result<()> {
-        for row in rows(batch, self.n_cells.len())? {
+        for row in rows(&checked_x(batch, self.n_cells.len())?, batch.num_cells()) {
             row.for_each(|j, v| {
                 if v > 0.0 {
                     self.n_cells[j] += 1;

@@ -23,10 +23,9 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array};
 use arrow::datatypes::DataType;
+use atlasflow_core::rows::{Row, checked_x, rows};
 use atlasflow_core::stage::downcast_state;
 use atlasflow_core::{CellBatch, FitStage, FitState, Fitted, GeneTable, MapStage, Result, StageError};
-
-use crate::{Row, rows};
 
 const STAGE: &str = "calculate_qc_metrics";
 
@@ -191,7 +190,7 @@ impl MapStage for QcCells {
     /// `log1p_total_counts_{q}`, `pct_counts_{q}` (all f64; `log1p_*` only with `log1p`).
     /// A cell with zero total gets NaN percentages (0/0), as in scanpy.
     fn map(&self, batch: CellBatch) -> Result<CellBatch> {
-        let rows = rows(&batch, self.n_genes)?;
+        let rows = rows(&checked_x(&batch, self.n_genes)?, batch.num_cells());
         let qc = cell_qc(&rows, self.n_genes, &self.percent_top, &self.masks);
         drop(rows);
         let mut cols: Vec<(String, ArrayRef)> = Vec::new();
@@ -254,7 +253,7 @@ impl GeneQcState {
 
 impl FitState for GeneQcState {
     fn fold(&mut self, batch: &CellBatch) -> Result<()> {
-        let rows = rows(batch, self.nnz.len())?;
+        let rows = rows(&checked_x(batch, self.nnz.len())?, batch.num_cells());
         for row in &rows {
             row.for_each(|j, v| {
                 if v != 0.0 {

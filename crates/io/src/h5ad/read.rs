@@ -70,7 +70,9 @@ impl H5adReader {
     /// obs into Arrow columns, and prepares X for streaming (CSR or dense; CSC is refused).
     pub fn open(path: &Path) -> Result<Self> {
         let ctx = Ctx::new(path);
-        std::fs::metadata(path).map_err(|e| ctx.io(e))?;
+        if std::fs::metadata(path).map_err(|e| ctx.io(e))?.is_dir() {
+            return Err(not_h5ad(path, "it is a directory"));
+        }
         let file = hdf5::File::open(path).map_err(|e| not_h5ad(path, e.to_string()))?;
         if let Some(enc) = encoding_type(&file)
             && enc != encoding::ANNDATA.0
@@ -445,15 +447,18 @@ fn open_x(ctx: &Ctx<'_>, file: &hdf5::File) -> Result<(XSource, String, usize, u
                 return Err(ctx.invalid("/X/indptr", format!("has {} entries for {n_obs} rows (expected {})", indptr.size(), n_obs + 1)));
             }
             let ends = indptr.read_slice_1d::<i64, _>(0..1).map_err(|e| ctx.h5("/X/indptr", e))?;
-            if ends.first().copied() != Some(0) {
-                return Err(ctx.invalid("/X/indptr", format!("first entry is {:?}, not 0", ends.first())));
+            if let Some(&first) = ends.first()
+                && first != 0
+            {
+                return Err(ctx.invalid("/X/indptr", format!("first entry is {first}, not 0")));
             }
             let last = indptr.read_slice_1d::<i64, _>(n_obs..n_obs + 1).map_err(|e| ctx.h5("/X/indptr", e))?;
             match last.first() {
                 Some(&l) if l >= 0 && l as u64 <= stored as u64 => {}
-                other => {
-                    return Err(ctx.invalid("/X/indptr", format!("last entry is {other:?}, outside the {stored} stored values")));
+                Some(&l) => {
+                    return Err(ctx.invalid("/X/indptr", format!("last entry is {l}, outside the {stored} stored values")));
                 }
+                None => return Err(ctx.invalid("/X/indptr", "cannot read its last entry")),
             }
             Ok((XSource::Csr { data, indices, indptr, stored: stored as u64 }, format, n_obs, n_vars))
         }
