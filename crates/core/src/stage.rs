@@ -41,6 +41,13 @@ pub trait MapStage: Send + Sync {
     fn gene_mask(&self) -> Option<Vec<bool>> {
         None
     }
+
+    /// True when the map transforms each value alone, whatever its gene or cell (log1p):
+    /// a gene subset that follows it may then run first, so the map touches only the kept
+    /// genes. The result is the same bits either way.
+    fn value_local(&self) -> bool {
+        false
+    }
 }
 
 /// The mergeable state a fit folds batches into.

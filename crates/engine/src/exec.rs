@@ -325,10 +325,29 @@ fn instantiate(ctx: &Ctx<'_>, chain: &mut [StepSlots]) -> Result<(Vec<WorkSlot>,
                     work.push(shared);
                 }
             }
+            push_subsets_down(&mut work);
             return Ok((work, Some(step), genes_at));
         }
     }
+    push_subsets_down(&mut work);
     Ok((work, None, genes_at))
+}
+
+/// Move each gene-subsetting map before the value-local maps just before it (log1p before
+/// the highly-variable subset becomes the subset, then log1p on the kept genes only).
+fn push_subsets_down(work: &mut [WorkSlot]) {
+    for i in 1..work.len() {
+        let mut k = i;
+        while k > 0 {
+            let (a, b) = (&work[k - 1].work, &work[k].work);
+            let swap = matches!((a, b), (Work::Map(m1), Work::Map(m2)) if m1.value_local() && m2.gene_mask().is_some());
+            if !swap {
+                break;
+            }
+            work.swap(k - 1, k);
+            k -= 1;
+        }
+    }
 }
 
 /// If the step after `chain[ci]` is a single per-gene fit, fold it in the same pass on the

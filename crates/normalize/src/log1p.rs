@@ -51,6 +51,10 @@ impl MapStage for Log1p {
         map_values(&batch, batch.n_genes(), STAGE, |_, _, x| log1p_value(x, d))
     }
 
+    fn value_local(&self) -> bool {
+        true
+    }
+
     fn uns(&self) -> Vec<(String, Uns)> {
         let base = self.base.map_or(Uns::Null, Uns::Float);
         vec![("log1p".to_string(), Uns::map().with("base", base))]
