@@ -266,5 +266,12 @@ fn validate_and_explain_describe_the_plan() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("pass 1: read the source"), "{text}");
-    assert!(text.contains("pass 4: read the source, replay all 9 steps"), "{text}");
+    assert!(text.contains("pass 4: read the source, replay [gene_length_normalize"), "{text}");
+    assert!(text.contains("(step scale folds in pass 2"), "{text}");
+    // A tenth of the genes kept: the last pass reads the spill.
+    let input = data_dir("ziegenhain").join("input.h5ad");
+    let o = atlasflow(&["explain", pipeline().to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("pass 4: read the spill after highly_variable_genes"), "{text}");
 }

@@ -48,6 +48,8 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
         let mut genes = source.genes().clone();
         let mut n_genes_est = n_vars;
         let mut prev_subsets = false;
+        // (step id, position in `replay`, whether a pass has written the spill yet)
+        let mut spill: Option<(String, usize, bool)> = None;
         for &i in &out.chain {
             let st = &plan.steps[i];
             let ops = (st.configured.instantiate)(&genes).map_err(|e| crate::error::EngineError::Step {
@@ -75,12 +77,7 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
             }
             for _ in 0..if shares { 0 } else { st.configured.passes } {
                 pass += 1;
-                let _ = writeln!(
-                    s,
-                    "  pass {pass}: read the source, replay [{}], fold {}",
-                    replay.join(", "),
-                    st.spec.id
-                );
+                let _ = writeln!(s, "  pass {pass}: {}, fold {}", reads(&mut spill, &replay), st.spec.id);
             }
             let _ = writeln!(
                 s,
@@ -94,11 +91,32 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
             );
             if let Some(n) = st.configured.genes_after {
                 n_genes_est = n_genes_est.min(n);
+                if (n as f64) <= crate::spill::MAX_GENE_FRACTION * n_vars as f64 {
+                    let _ = writeln!(
+                        s,
+                        "    (keeps ≤ {n} of {n_vars} genes: the next pass spills the stream after it, and the passes after that read the spill, not the source)"
+                    );
+                    spill = Some((st.spec.id.clone(), replay.len() + 1, false));
+                }
             }
             replay.push(st.spec.id.clone());
         }
         pass += 1;
-        let _ = writeln!(s, "  pass {pass}: read the source, replay all {} steps, write {}", replay.len(), out.spec.path.display());
+        let _ = writeln!(s, "  pass {pass}: {}, write {}", reads(&mut spill, &replay), out.spec.path.display());
     }
     Ok(s)
+}
+
+/// What a pass reads and replays, given the spill plan so far.
+fn reads(spill: &mut Option<(String, usize, bool)>, replay: &[String]) -> String {
+    match spill {
+        Some((after, at, true)) => {
+            format!("read the spill after {after}, replay [{}]", replay.get(*at..).unwrap_or_default().join(", "))
+        }
+        Some((after, _, written)) => {
+            *written = true;
+            format!("read the source, replay [{}] (spilling the stream after {after})", replay.join(", "))
+        }
+        None => format!("read the source, replay [{}]", replay.join(", ")),
+    }
 }
