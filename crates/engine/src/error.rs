@@ -44,6 +44,14 @@ pub enum EngineError {
     /// The data left nothing to work on (e.g. every cell filtered out).
     #[error("{0}")]
     Empty(String),
+    /// An input could not be assembled into cell batches.
+    #[error("{}: {message}", path.display())]
+    Input {
+        /// The input file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
     /// A file system operation on an output failed.
     #[error("{}: {message}", path.display())]
     Output {

@@ -48,8 +48,9 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
         let mut genes = source.genes().clone();
         let mut n_genes_est = n_vars;
         let mut prev_subsets = false;
-        // (step id, position in `replay`, whether a pass has written the spill yet)
-        let mut spill: Option<(String, usize, bool)> = None;
+        let mut spill: Option<SpillPlan> = None;
+        // Whether each replayed step is a value-local map (it runs after a gene subset).
+        let mut local: Vec<bool> = Vec::new();
         for &i in &out.chain {
             let st = &plan.steps[i];
             let ops = (st.configured.instantiate)(&genes).map_err(|e| crate::error::EngineError::Step {
@@ -96,9 +97,16 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
                         s,
                         "    (keeps ≤ {n} of {n_vars} genes: the next pass spills the stream after it, and the passes after that read the spill, not the source)"
                     );
-                    spill = Some((st.spec.id.clone(), replay.len() + 1, false));
+                    let k = local.iter().rev().take_while(|l| **l).count();
+                    spill = Some(SpillPlan {
+                        after: st.spec.id.clone(),
+                        at: replay.len() + 1,
+                        moved: replay[replay.len() - k..].to_vec(),
+                        written: false,
+                    });
                 }
             }
+            local.push(matches!(ops.as_slice(), [Op::Map(m)] if m.value_local()));
             replay.push(st.spec.id.clone());
         }
         pass += 1;
@@ -107,15 +115,25 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
     Ok(s)
 }
 
+/// The spill a run will make: after which step, where the replay resumes, and the
+/// value-local maps (log1p) that run after the gene subset and so are replayed from it.
+struct SpillPlan {
+    after: String,
+    at: usize,
+    moved: Vec<String>,
+    written: bool,
+}
+
 /// What a pass reads and replays, given the spill plan so far.
-fn reads(spill: &mut Option<(String, usize, bool)>, replay: &[String]) -> String {
+fn reads(spill: &mut Option<SpillPlan>, replay: &[String]) -> String {
     match spill {
-        Some((after, at, true)) => {
-            format!("read the spill after {after}, replay [{}]", replay.get(*at..).unwrap_or_default().join(", "))
+        Some(sp) if sp.written => {
+            let rest: Vec<String> = sp.moved.iter().chain(replay.get(sp.at..).unwrap_or_default()).cloned().collect();
+            format!("read the spill after {}, replay [{}]", sp.after, rest.join(", "))
         }
-        Some((after, _, written)) => {
-            *written = true;
-            format!("read the source, replay [{}] (spilling the stream after {after})", replay.join(", "))
+        Some(sp) => {
+            sp.written = true;
+            format!("read the source, replay [{}] (spilling the stream after {})", replay.join(", "), sp.after)
         }
         None => format!("read the source, replay [{}]", replay.join(", ")),
     }

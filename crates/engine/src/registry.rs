@@ -356,7 +356,7 @@ fn build_pca(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configured> {
         return Err(p.error("n_comps", "must be at least 1"));
     }
     let zero_center = p.bool_or("zero_center", true)?;
-    let mask_var = if p_has(p, "mask_var") {
+    let mask_var = if p.has("mask_var") {
         match p.str_opt("mask_var")? {
             Some(c) => MaskVar::Column(c),
             None => MaskVar::None,
@@ -372,8 +372,4 @@ fn build_pca(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configured> {
         summary: format!("fit: genes × genes covariance; then project onto {} components", n_comps.map_or("the default number of".into(), |n| n.to_string())),
         genes_after: None,
     })
-}
-
-fn p_has(p: &mut Params<'_>, name: &str) -> bool {
-    p.has(name)
 }

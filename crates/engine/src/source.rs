@@ -47,7 +47,8 @@ impl Source {
             parts.push(self.reader.read_cells(a, b)?);
             a = b;
         }
-        CellBatch::concat(&parts).map_err(|e| crate::error::EngineError::Empty(format!("{}: {e}", self.path.display())))
+        CellBatch::concat(&parts)
+            .map_err(|e| crate::error::EngineError::Input { path: self.path.clone(), message: format!("cannot join read blocks: {e}") })
     }
 
     /// The file.
