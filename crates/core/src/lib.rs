@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod csr;
 pub mod error;
+pub mod frame;
 pub mod genes;
 pub mod moments;
 pub mod rows;
@@ -16,6 +17,7 @@ pub mod uns;
 pub use batch::{subset_genes, CellBatch, XView};
 pub use csr::{Csr, CsrView};
 pub use error::{Result, StageError};
+pub use frame::{CellFrame, Embedding, FrameKey, Graph, GlobalResult};
 pub use genes::GeneTable;
-pub use stage::{FitStage, FitState, Fitted, GlobalResult, GlobalStage, MapStage};
+pub use stage::{FitStage, FitState, Fitted, GlobalStage, MapStage};
 pub use uns::Uns;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use crate::batch::CellBatch;
 use crate::error::Result;
 use crate::genes::GeneTable;
+use crate::frame::{CellFrame, FrameKey, GlobalResult};
 use crate::uns::Uns;
 
 /// A stateless per-batch transformation.
@@ -131,31 +132,24 @@ impl MapStage for Identity {
     }
 }
 
-/// What a global stage returns: columns and matrices to add to the output.
-#[derive(Default)]
-pub struct GlobalResult {
-    /// New obs columns, one value per cell in stream order (e.g. `leiden`).
-    pub obs: Vec<(String, arrow::array::ArrayRef)>,
-    /// New embeddings: key, row-major values, width (e.g. `X_umap`).
-    pub obsm: Vec<(String, Vec<f32>, usize)>,
-    /// New cell × cell graphs (e.g. `distances`, `connectivities`), CSR with `n_cols` = cells.
-    pub obsp: Vec<(String, crate::csr::Csr)>,
-    /// New `uns` entries.
-    pub uns: Vec<(String, Uns)>,
-}
-
-/// A stage that needs every cell at once, on a small in-memory result of the stream — an
-/// embedding such as `X_pca` (neighbors, UMAP, Leiden). The engine gathers the input rows,
-/// checks [`GlobalStage::memory_bytes`] against the budget before it starts, and adds the
-/// result to the output. No stage of the preprocessing needs one; neighbors, UMAP and
-/// Leiden implement it.
+/// A stage that needs every cell at once, on the small in-memory [`CellFrame`] the stream
+/// leaves behind (obs columns and embeddings such as `X_pca`): neighbors, UMAP, Leiden.
+/// The engine checks [`GlobalStage::memory_bytes`] against the budget before it starts, runs
+/// the global stages in spec order, each seeing what the earlier ones added, and writes the
+/// result with the outputs.
 pub trait GlobalStage: Send + Sync {
-    /// The embedding (obsm key) it reads, e.g. `X_pca`.
-    fn input_key(&self) -> &str;
+    /// What it reads from the frame (obsm/obsp keys, obs columns), checked before any pass
+    /// runs so that a missing input is a spec error, not a late failure.
+    fn reads(&self) -> Vec<FrameKey> {
+        Vec::new()
+    }
 
-    /// Bytes it will hold for `n_cells` cells of `width` columns, for the budget check.
-    fn memory_bytes(&self, n_cells: usize, width: usize) -> usize;
+    /// What it adds to the frame, so that later stages' [`GlobalStage::reads`] can be checked.
+    fn writes(&self) -> Vec<FrameKey>;
 
-    /// Compute on all cells: `data` is row-major `n_cells × width`.
-    fn run(&self, data: &[f32], n_cells: usize, width: usize) -> Result<GlobalResult>;
+    /// Bytes it will hold at peak on this frame (beyond the frame itself), for the budget.
+    fn memory_bytes(&self, frame: &CellFrame) -> usize;
+
+    /// Compute on all cells.
+    fn run(&self, frame: &CellFrame) -> Result<GlobalResult>;
 }

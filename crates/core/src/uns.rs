@@ -22,6 +22,13 @@ pub enum Uns {
     Map(Vec<(String, Uns)>),
 }
 
+impl Default for Uns {
+    /// An empty mapping, the root of an AnnData's `uns`.
+    fn default() -> Self {
+        Uns::map()
+    }
+}
+
 impl Uns {
     /// An empty mapping.
     pub fn map() -> Self {

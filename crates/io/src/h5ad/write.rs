@@ -17,7 +17,7 @@ use arrow::datatypes::{
 };
 use atlasflow_core::batch::CELL_ID;
 use atlasflow_core::genes::VARM_PREFIX;
-use atlasflow_core::{CellBatch, GeneTable, Uns, XView};
+use atlasflow_core::{CellBatch, CellFrame, GeneTable, Graph, Uns, XView};
 use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, Extents, Group, Location};
 use ndarray::ArrayView2;
@@ -71,6 +71,8 @@ pub struct H5adWriter {
     obsm: Vec<ObsmSink>,
     int32_limit: usize,
     finished: bool,
+    /// obs comes whole at `finish_with_frame` (the engine keeps it for the global stages).
+    obs_at_finish: bool,
 }
 
 fn rows_per_chunk(width: usize) -> usize {
@@ -110,6 +112,7 @@ impl H5adWriter {
             obsm: Vec::new(),
             int32_limit: i32::MAX as usize,
             finished: false,
+            obs_at_finish: false,
         };
         // From here on, an error drops `w`, which removes the temporary file.
         let x = (|| -> hdf5::Result<XSink> {
@@ -190,7 +193,9 @@ impl H5adWriter {
         for (sink, data) in self.obsm.iter().zip(obsm_data) {
             append_rows(&sink.ds, &data, n_rows, n, sink.width).map_err(|e| ctx.h5(&format!("/obsm/{}", sink.key), e))?;
         }
-        self.obs_parts.push(batch.obs_columns().into_iter().map(|(_, c)| c).collect());
+        if !self.obs_at_finish {
+            self.obs_parts.push(batch.obs_columns().into_iter().map(|(_, c)| c).collect());
+        }
         self.n_rows += n;
         Ok(())
     }
@@ -267,6 +272,61 @@ impl H5adWriter {
         Ok(out)
     }
 
+    /// Do not buffer obs: it will be given whole to [`H5adWriter::finish_with_frame`] (the
+    /// engine keeps obs for the global stages anyway, so it is held once, not twice).
+    pub fn obs_at_finish(&mut self) {
+        self.obs_at_finish = true;
+        self.obs_parts.clear();
+    }
+
+    /// Finish with the whole-dataset frame the global stages produced: obs from
+    /// `frame.obs` (one value per written cell, `cell_id` as the index), the embeddings of
+    /// `frame.obsm` that were not streamed (e.g. `X_umap`), every `frame.obsp` graph as a
+    /// `csr_matrix`, and `frame.uns`.
+    pub fn finish_with_frame(mut self, genes: &GeneTable, frame: &CellFrame) -> Result<()> {
+        let path = self.path.clone();
+        let ctx = Ctx::new(&path);
+        if frame.n_cells != self.n_rows {
+            return Err(ctx.usage(format!("frame has {} cells, X has {} rows", frame.n_cells, self.n_rows)));
+        }
+        for (name, col) in &frame.obs {
+            if col.len() != self.n_rows {
+                return Err(ctx.invalid(&format!("/obs/{name}"), format!("{} values for {} cells", col.len(), self.n_rows)));
+            }
+        }
+        self.obs_schema = Some(frame.obs.iter().map(|(n, c)| (n.clone(), c.data_type().clone())).collect());
+        self.obs_parts = vec![frame.obs.iter().map(|(_, c)| Arc::clone(c)).collect()];
+        let file = self.file.take().ok_or_else(|| ctx.usage("the writer has already failed or finished"))?;
+        let streamed: Vec<String> = self.obsm.iter().map(|s| s.key.clone()).collect();
+        let res = (|| {
+            let g = file.group("obsm").map_err(|e| ctx.h5("/obsm", e))?;
+            for (key, emb) in &frame.obsm {
+                if streamed.contains(key) {
+                    continue;
+                }
+                let p = format!("/obsm/{key}");
+                check_key(key).map_err(|m| ctx.invalid("/obsm", m))?;
+                if emb.values.len() != self.n_rows * emb.width {
+                    return Err(ctx.invalid(&p, format!("{} values for {} cells × {}", emb.values.len(), self.n_rows, emb.width)));
+                }
+                let view = ArrayView2::from_shape((self.n_rows, emb.width), emb.values.as_slice()).map_err(|e| ctx.invalid(&p, e.to_string()))?;
+                g.new_dataset_builder()
+                    .with_data(view)
+                    .create(key.as_str())
+                    .and_then(|ds| write_encoding(&ds, encoding::ARRAY))
+                    .map_err(|e| ctx.h5(&p, e))?;
+            }
+            self.write_tail_with(&ctx, &file, genes, &frame.uns, &frame.obsp)
+        })();
+        self.x = None;
+        self.obsm.clear();
+        res?;
+        file.close().map_err(|e| ctx.h5("/", e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| ctx.io(e))?;
+        self.finished = true;
+        Ok(())
+    }
+
     /// Write obs, var (from the gene table given at `create`), uns and the empty mappings,
     /// then move the file into place.
     pub fn finish(self, uns: &Uns) -> Result<()> {
@@ -295,6 +355,10 @@ impl H5adWriter {
     }
 
     fn write_tail(&mut self, ctx: &Ctx<'_>, file: &hdf5::File, genes: &GeneTable, uns: &Uns) -> Result<()> {
+        self.write_tail_with(ctx, file, genes, uns, &[])
+    }
+
+    fn write_tail_with(&mut self, ctx: &Ctx<'_>, file: &hdf5::File, genes: &GeneTable, uns: &Uns, obsp: &[(String, Graph)]) -> Result<()> {
         match &self.x {
             Some(XSink::Csr { indices, indptr, nnz, .. }) => {
                 let g = file.group("X").map_err(|e| ctx.h5("/X", e))?;
@@ -315,6 +379,11 @@ impl H5adWriter {
         for name in ["obsp", "varp", "layers"] {
             let g = file.create_group(name).map_err(|e| ctx.h5(&format!("/{name}"), e))?;
             write_encoding(&g, encoding::DICT).map_err(|e| ctx.h5(&format!("/{name}"), e))?;
+            if name == "obsp" {
+                for (key, graph) in obsp {
+                    write_graph(ctx, &g, key, graph, self.n_rows)?;
+                }
+            }
         }
         let ug = file.create_group("uns").map_err(|e| ctx.h5("/uns", e))?;
         write_encoding(&ug, encoding::DICT).map_err(|e| ctx.h5("/uns", e))?;
@@ -689,6 +758,38 @@ fn write_varm(ctx: &Ctx<'_>, vg: &Group, key: &str, col: &ArrayRef) -> Result<()
             write2d(vg.new_dataset_builder().with_data(view).create(key))
         }
     }
+}
+
+/// A cell × cell graph as anndata writes a scipy `csr_matrix` in obsp: data float32 or
+/// float64 as the graph says, indices and indptr int32 (int64 past 2^31 − 1 values).
+fn write_graph(ctx: &Ctx<'_>, obsp: &Group, key: &str, graph: &Graph, n_rows: usize) -> Result<()> {
+    let p = format!("/obsp/{key}");
+    check_key(key).map_err(|m| ctx.invalid("/obsp", m))?;
+    if graph.n != n_rows || graph.indptr.len() != n_rows + 1 || graph.indptr.last().copied().unwrap_or(0) as usize != graph.nnz() || graph.values.len() != graph.nnz() {
+        return Err(ctx.invalid(&p, format!("graph of {} cells with {} values does not fit {} cells", graph.n, graph.nnz(), n_rows)));
+    }
+    let h5 = |e: hdf5::Error| ctx.h5(&p, e);
+    let g = obsp.create_group(key).map_err(h5)?;
+    write_encoding(&g, encoding::CSR_MATRIX).map_err(h5)?;
+    write_i64_array_attr(&g, "shape", &[n_rows as i64, n_rows as i64]).map_err(h5)?;
+    if graph.float32 {
+        let v: Vec<f32> = graph.values.iter().map(|&x| x as f32).collect();
+        g.new_dataset_builder().with_data(v.as_slice()).create("data").map_err(h5)?;
+    } else {
+        g.new_dataset_builder().with_data(graph.values.as_slice()).create("data").map_err(h5)?;
+    }
+    if graph.nnz() < i32::MAX as usize {
+        let idx: Vec<i32> = graph.indices.iter().map(|&i| i as i32).collect();
+        let ptr: Vec<i32> = graph.indptr.iter().map(|&i| i as i32).collect();
+        g.new_dataset_builder().with_data(idx.as_slice()).create("indices").map_err(h5)?;
+        g.new_dataset_builder().with_data(ptr.as_slice()).create("indptr").map_err(h5)?;
+    } else {
+        let idx: Vec<i64> = graph.indices.iter().map(|&i| i64::from(i)).collect();
+        let ptr: Vec<i64> = graph.indptr.iter().map(|&i| i as i64).collect();
+        g.new_dataset_builder().with_data(idx.as_slice()).create("indices").map_err(h5)?;
+        g.new_dataset_builder().with_data(ptr.as_slice()).create("indptr").map_err(h5)?;
+    }
+    Ok(())
 }
 
 /// One uns entry, as anndata writes the matching Python value.
