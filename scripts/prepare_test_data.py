@@ -7,7 +7,8 @@ Usage:
 
 SOURCE is ziegenhain2017_smartseq2_78cells.h5ad (Ziegenhain et al. 2017, via powsimR, GPL).
 The only changes: var `length` is copied to `feature_length` (int64), the Census's name for
-it, and X (int32 read counts) is stored as float32, as the Census stores raw counts.
+it, X (int32 read counts) is stored as float32, as the Census stores raw counts, and obs
+cell_type = "embryonic stem cell" (what every cell is) is added, as the Census has it.
 
 --synth is the numpy recipe of scanpy-semantics.md §11 with the model of `cargo xtask gen`
 (not bit-identical to it); `cargo xtask gen` is the generator the tests use.
@@ -40,5 +41,8 @@ else:
     a = ad.read_h5ad(src)
     a.X = a.X.astype(np.float32)
     a.var["feature_length"] = a.var["length"].astype(np.int64)
+    # Every cell is a mouse embryonic stem cell (the paper's cells); the Census names the
+    # type in obs cell_type (Cell Ontology CL:0002322), which the tutorial's plot colours by.
+    a.obs["cell_type"] = pd.Categorical(["embryonic stem cell"] * a.n_obs)
 a.write_h5ad(out, compression="gzip")
 print(f"{out}: {a.n_obs} x {a.n_vars}")

@@ -2,7 +2,7 @@
 
 Usage: python reference.py INPUT.h5ad OUT.h5 [--length-column feature_length]
 
-Runs the steps of scanpy-semantics.md §11 (without neighbors/umap/leiden) on INPUT and writes
+Runs the steps of scanpy-semantics.md §11 (neighbors, umap and leidenalg leiden included) on INPUT and writes
 every stage's output to OUT.h5 as plain HDF5 datasets (no AnnData layout), so Rust tests can
 read them with the hdf5 crate alone. Sparse X is a group {data (f64), indices, indptr} with a
 `shape` attribute. Pinned stack: scripts/requirements-reference.txt.
@@ -67,8 +67,21 @@ put("scale/X", np.asarray(a.X)); put("scale/var/mean", a.var["mean"]); put("scal
 sc.pp.pca(a)
 put("pca/X_pca", a.obsm["X_pca"]); put("pca/PCs", a.varm["PCs"])
 put("pca/variance", a.uns["pca"]["variance"]); put("pca/variance_ratio", a.uns["pca"]["variance_ratio"])
+# 8. the tutorial's second half: neighbors, umap, leiden (leidenalg, scanpy 1.11.5's default)
+sc.pp.neighbors(a)
+put_csr("neighbors/connectivities", a.obsp["connectivities"]); put_csr("neighbors/distances", a.obsp["distances"])
+put("neighbors/n_neighbors", np.asarray([a.uns["neighbors"]["params"]["n_neighbors"]]))
+sc.tl.umap(a)
+from sklearn.manifold import trustworthiness
+put("umap/X_umap", a.obsm["X_umap"])
+put("umap/trustworthiness", np.asarray([trustworthiness(a.obsm["X_pca"], a.obsm["X_umap"], n_neighbors=min(15, (a.n_obs - 1) // 2))]))
+sc.tl.leiden(a)
+put("leiden/labels", a.obs["leiden"].astype(str).to_numpy())
+if "cell_type" in a.obs:
+    from sklearn.metrics import adjusted_rand_score
+    put("leiden/ari_cell_type", np.asarray([adjusted_rand_score(a.obs["cell_type"].astype(str), a.obs["leiden"])]))
 
-for m in ("scanpy", "anndata", "numpy", "scipy", "sklearn", "h5py", "pandas"):
+for m in ("scanpy", "anndata", "numpy", "scipy", "sklearn", "h5py", "pandas", "umap", "leidenalg"):
     out.attrs[m] = __import__(m).__version__
 out.attrs["command"] = " ".join(["python", "scripts/reference.py"] + sys.argv[1:])
 out.attrs["n_obs"], out.attrs["n_vars"] = a.n_obs, a.n_vars

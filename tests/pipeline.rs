@@ -87,10 +87,64 @@ fn compare_with_scanpy(dataset: &str) {
         assert!(c >= 0.999, "{dataset}: loadings of PC {} corr = {c} (sign convention?)", j + 1);
     }
 
+    // The tutorial's second half on our PCs against scanpy's on its own.
+    compare_graph_stages(dataset, &ours, &want);
+
     // The run record.
     let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/run.json")).unwrap()).unwrap();
-    assert_eq!(rec["steps"].as_array().unwrap().len(), 9);
+    assert_eq!(rec["steps"].as_array().unwrap().len(), 12);
     assert!(rec["peak_rss_bytes"].as_u64().unwrap() > 0);
+}
+
+/// neighbors, umap and leiden of the pipeline against scanpy's run of the same steps on
+/// its own PCs (which ours match to ~1e-6): the same kNN graph, a layout as trustworthy,
+/// and clusters as good.
+fn compare_graph_stages(dataset: &str, ours: &Expected, want: &Expected) {
+    let n = ours.strings("obs/_index").len();
+    // Connectivities: same pattern and values for (nearly) every cell; a cell whose 14th
+    // and 15th neighbours are within float noise of each other may swap them.
+    let (a, b) = (ours.csr("obsp/connectivities"), want.csr("neighbors/connectivities"));
+    let (a_vals, b_vals, a, b) = (&a.values, &b.values, &a.csr, &b.csr);
+    assert_eq!(a.indptr.len(), n + 1);
+    let mut same_rows = 0;
+    let mut worst: f64 = 0.0;
+    for r in 0..n {
+        let (ra, rb) = ((a.indptr[r] as usize, a.indptr[r + 1] as usize), (b.indptr[r] as usize, b.indptr[r + 1] as usize));
+        if a.indices[ra.0..ra.1] == b.indices[rb.0..rb.1] {
+            same_rows += 1;
+            for (x, y) in a_vals[ra.0..ra.1].iter().zip(&b_vals[rb.0..rb.1]) {
+                worst = worst.max((x - y).abs());
+            }
+        }
+    }
+    assert!(same_rows as f64 >= 0.98 * n as f64, "{dataset}: only {same_rows}/{n} rows of connectivities have scanpy's neighbours");
+    assert!(worst < 1e-4, "{dataset}: connectivities differ by {worst} on rows with the same neighbours");
+    // UMAP: trustworthiness (k = 15) within 0.01 of scanpy's.
+    let pcs = ours.f64s("obsm/X_pca");
+    let emb = ours.f64s("obsm/X_umap");
+    assert_eq!(emb.len(), 2 * n);
+    let k = 15.min((n - 1) / 2);
+    let t = support::trustworthiness(&pcs, pcs.len() / n, &emb, 2, k);
+    let t_scanpy = want.f64s("umap/trustworthiness")[0];
+    assert!(t >= t_scanpy - 0.01, "{dataset}: UMAP trustworthiness {t:.4} vs scanpy's {t_scanpy:.4}");
+    // Leiden: on our graph, our partition is as good (modularity) as scanpy's labels; with
+    // real structure (several cell types) it is the same partition. On one cell type
+    // (ziegenhain) the partition of noise is arbitrary, so only the quality is compared.
+    let labels = ours.strings("obs/leiden");
+    let theirs = want.strings("leiden/labels");
+    let (q_ours, q_theirs) = (support::modularity(a, a_vals, &labels), support::modularity(a, a_vals, &theirs));
+    assert!(q_ours >= q_theirs - 0.01, "{dataset}: leiden modularity {q_ours:.4} vs scanpy's labels {q_theirs:.4}");
+    let types: std::collections::BTreeSet<String> = ours.strings("obs/cell_type").into_iter().collect();
+    if types.len() > 1 {
+        let ari = support::ari(&labels, &theirs);
+        assert!(ari >= 0.9, "{dataset}: leiden ARI {ari:.3} against scanpy's leiden");
+    }
+    if want.has("leiden/ari_cell_type") {
+        let truth = ours.strings("obs/cell_type");
+        let ours_ari = support::ari(&labels, &truth);
+        let scanpy_ari = want.f64s("leiden/ari_cell_type")[0];
+        assert!(ours_ari >= scanpy_ari - 0.02, "{dataset}: leiden ARI with cell_type {ours_ari:.3} vs scanpy's {scanpy_ari:.3}");
+    }
 }
 
 #[test]
@@ -115,7 +169,7 @@ fn same_bits_for_any_batch_size_and_thread_count() {
             let o = run_tutorial(&input, dir.path(), &["--batch-size", batch, "--threads", threads]);
             assert!(o.status.success(), "{dataset} batch {batch} threads {threads}: {}", stderr(&o));
             let f = Expected::open_path(&output_file(dir.path()));
-            outputs.push((batch, threads, f.f64s("X"), f.f64s("obsm/X_pca"), f.f64s("varm/PCs"), f.strings("var/_index")));
+            outputs.push((batch, threads, f.f64s("X"), f.f64s("obsm/X_pca"), f.f64s("varm/PCs"), f.strings("var/_index"), f.f64s("obsm/X_umap"), f.strings("obs/leiden"), f.csr("obsp/connectivities").values));
         }
         let first = &outputs[0];
         for o in &outputs[1..] {
@@ -123,6 +177,9 @@ fn same_bits_for_any_batch_size_and_thread_count() {
             assert!(o.3 == first.3, "{dataset}: X_pca differs (batch {} threads {})", o.0, o.1);
             assert!(o.4 == first.4, "{dataset}: PCs differ (batch {} threads {})", o.0, o.1);
             assert_eq!(o.5, first.5);
+            assert!(o.6 == first.6, "{dataset}: X_umap differs (batch {} threads {})", o.0, o.1);
+            assert!(o.7 == first.7, "{dataset}: leiden differs (batch {} threads {})", o.0, o.1);
+            assert!(o.8 == first.8, "{dataset}: connectivities differ (batch {} threads {})", o.0, o.1);
         }
     }
 }
@@ -162,10 +219,27 @@ assert str(a.obs["cell_type"].dtype) == "category"
 assert set(a.uns["pca"]) >= {"variance", "variance_ratio", "params"}
 assert a.uns["hvg"]["flavor"] == "seurat"
 assert "log1p" in a.uns
+# The tutorial's second half, as scanpy reads it back.
+assert a.obsp["connectivities"].shape == (a.n_obs, a.n_obs) and a.obsp["connectivities"].dtype == np.float32
+assert abs(a.obsp["connectivities"] - a.obsp["connectivities"].T).max() < 1e-6
+assert a.uns["neighbors"]["connectivities_key"] == "connectivities" and a.uns["neighbors"]["params"]["n_neighbors"] == 15
+assert a.obsm["X_umap"].shape == (a.n_obs, 2) and a.obsm["X_umap"].dtype == np.float32
+assert set(a.uns["umap"]["params"]) >= {"a", "b"}
+assert str(a.obs["leiden"].dtype) == "category" and list(a.obs["leiden"].cat.categories[:2]) == ["0", "1"]
+assert len(a.uns["cell_type_colors"]) == a.obs["cell_type"].nunique()
+import matplotlib; matplotlib.use("Agg")
+sc.pl.umap(a, color=["cell_type", "leiden"], show=False)  # sc.pl.umap draws our X_umap
+sc.tl.leiden(a, key_added="leiden_scanpy")                 # and clusters our graph
+import pandas as pd
+t = pd.read_parquet(sys.argv[2])
+assert list(t["cell_id"]) == list(a.obs_names), "parquet cell order"
+assert np.allclose(t[["X_umap-0", "X_umap-1"]].to_numpy(), a.obsm["X_umap"])
+assert str(t["leiden"].dtype) == "category"
 sc.pp.neighbors(a, n_pcs=10)  # scanpy works on our PCs
 print("ok", a.shape)
 "#;
-    let o = Command::new(&py).args(["-c", script, output_file(dir.path()).to_str().unwrap()]).output().unwrap();
+    let parquet = dir.path().join("results/census-smartseq2-liver-cells.parquet");
+    let o = Command::new(&py).args(["-c", script, output_file(dir.path()).to_str().unwrap(), parquet.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success(), "scanpy could not use our output:\n{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
 }
 
@@ -239,6 +313,12 @@ fn spec_errors_name_the_yaml_line() {
         (text.replace("min_genes: 500", "min_genes: many"), "expected a whole number"),
         (text.replace("flavor: seurat", "flavor: seurat_v9"), "allowed: seurat, cell_ranger"),
         (text.replace("  - stage: log1p", "  - stage: log1p\n    input: nowhere"), "input \"nowhere\" is not a step id"),
+        (text.replace("  - stage: leiden                     # sc.tl.leiden (leidenalg flavor)", "  - stage: leiden\n  - stage: filter_cells\n    min_genes: 1"), "cannot follow neighbors"),
+        (text.replace("n_neighbors: 15", "n_neighbors: 15\n    metric: manhattan"), "allowed: euclidean, cosine"),
+        (text.replace("  - stage: umap ", "  - stage: umap\n    min_dists: 0.3 "), "did you mean min_dist?"),
+        (text.replace("results/umap.png ", "results/umap.jpg "), "must end in .png or .svg"),
+        (text.replace("    color: cell_type", "    colour: cell_type"), "unknown parameter \"colour\" (did you mean color?)"),
+        (text.replace("  - stage: leiden ", "  - stage: leiden\n    restrict_to: [cell_type] "), "restrict_to"),
     ];
     for (yaml, needle) in cases {
         let p = tmp.path().join("bad.yaml");
@@ -258,7 +338,7 @@ fn validate_and_explain_describe_the_plan() {
     let o = atlasflow(&["validate", pipeline().to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    for step in ["gene_length_normalize", "filter_genes", "highly_variable_genes", "pca"] {
+    for step in ["gene_length_normalize", "filter_genes", "highly_variable_genes", "pca", "neighbors", "umap", "leiden", "plot results/umap.png"] {
         assert!(text.contains(step), "{text}");
     }
     let input = data_dir("synth").join("input.h5ad");
@@ -268,10 +348,30 @@ fn validate_and_explain_describe_the_plan() {
     assert!(text.contains("pass 1: read the source"), "{text}");
     assert!(text.contains("pass 4: read the source, replay [gene_length_normalize"), "{text}");
     assert!(text.contains("(step scale folds in pass 2"), "{text}");
+    assert!(text.contains("in memory: step neighbors"), "{text}");
     // A tenth of the genes kept: the last pass reads the spill.
     let input = data_dir("ziegenhain").join("input.h5ad");
     let o = atlasflow(&["explain", pipeline().to_str().unwrap(), "--input", input.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("pass 4: read the spill after highly_variable_genes"), "{text}");
+}
+
+#[test]
+fn graph_outputs_fail_cleanly_when_what_they_read_is_missing() {
+    // A plot coloured by a column the data lack: refused after the stream, before any
+    // global stage runs, and no file is left.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(pipeline()).unwrap().replace("    color: cell_type", "    color: cell_typ");
+    let spec = tmp.path().join("p.yaml");
+    std::fs::write(&spec, text.replace("../data/example/", &format!("{}/data/example/", repo().display()))).unwrap();
+    let out = tmp.path().join("out");
+    let input = data_dir("synth").join("input.h5ad");
+    let o = atlasflow(&["run", spec.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert_fails_cleanly(&o, &out, "needs obs column 'cell_typ'");
+    // umap without neighbors: the same, naming the step and what to add.
+    let text = std::fs::read_to_string(pipeline()).unwrap().replace("  - stage: neighbors                  # sc.pp.neighbors(n_neighbors=15)\n    n_neighbors: 15\n", "");
+    std::fs::write(&spec, &text).unwrap();
+    let o = atlasflow(&["run", spec.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert_fails_cleanly(&o, &out, "add a neighbors step before it");
 }

@@ -70,8 +70,14 @@ impl Expected {
         self.ds(path).read_raw::<bool>().unwrap_or_else(|e| panic!("{}: {path}: {e}", self.name))
     }
 
-    /// A UTF-8 string dataset.
+    /// A UTF-8 string dataset, or an anndata categorical group (codes → categories).
     pub fn strings(&self, path: &str) -> Vec<String> {
+        if let Ok(g) = self.file.group(path) {
+            let cats = self.strings(&format!("{path}/categories"));
+            let codes = self.i64s(&format!("{path}/codes"));
+            let _ = g;
+            return codes.into_iter().map(|c| if c < 0 { String::new() } else { cats[c as usize].clone() }).collect();
+        }
         self.ds(path)
             .read_raw::<hdf5::types::VarLenUnicode>()
             .unwrap_or_else(|e| panic!("{}: {path}: {e}", self.name))
@@ -351,4 +357,70 @@ pub fn corr(a: &[f64], b: &[f64]) -> f64 {
         sbb += (y - mb) * (y - mb);
     }
     sab / (saa * sbb).sqrt()
+}
+
+/// Trustworthiness of an embedding (scikit-learn's `trustworthiness`, k neighbours): how
+/// far the embedding's nearest neighbours are from being the data's. Exact, O(n²).
+pub fn trustworthiness(x: &[f64], dx: usize, y: &[f64], dy: usize, k: usize) -> f64 {
+    let n = x.len() / dx;
+    let dist = |v: &[f64], d: usize, i: usize, j: usize| -> f64 { (0..d).map(|c| (v[i * d + c] - v[j * d + c]).powi(2)).sum() };
+    let mut t = 0.0;
+    for i in 0..n {
+        let mut by_x: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+        by_x.sort_by(|&a, &b| dist(x, dx, i, a).total_cmp(&dist(x, dx, i, b)).then(a.cmp(&b)));
+        let mut rank = vec![0usize; n];
+        for (r, &j) in by_x.iter().enumerate() {
+            rank[j] = r + 1;
+        }
+        let mut by_y: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+        by_y.sort_by(|&a, &b| dist(y, dy, i, a).total_cmp(&dist(y, dy, i, b)).then(a.cmp(&b)));
+        for &j in &by_y[..k] {
+            t += (rank[j] as f64 - k as f64).max(0.0);
+        }
+    }
+    let (n, k) = (n as f64, k as f64);
+    1.0 - t * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
+}
+
+/// Adjusted Rand index of two labelings.
+pub fn ari(a: &[String], b: &[String]) -> f64 {
+    use std::collections::HashMap;
+    let mut pairs: HashMap<(&str, &str), f64> = HashMap::new();
+    let mut ca: HashMap<&str, f64> = HashMap::new();
+    let mut cb: HashMap<&str, f64> = HashMap::new();
+    for (x, y) in a.iter().zip(b) {
+        *pairs.entry((x, y)).or_default() += 1.0;
+        *ca.entry(x).or_default() += 1.0;
+        *cb.entry(y).or_default() += 1.0;
+    }
+    let c2 = |v: f64| v * (v - 1.0) / 2.0;
+    let index: f64 = pairs.values().map(|&v| c2(v)).sum();
+    let (sa, sb): (f64, f64) = (ca.values().map(|&v| c2(v)).sum(), cb.values().map(|&v| c2(v)).sum());
+    let expected = sa * sb / c2(a.len() as f64);
+    let max = (sa + sb) / 2.0;
+    if max == expected { 1.0 } else { (index - expected) / (max - expected) }
+}
+
+/// Newman modularity (resolution 1) of a labelling on a weighted symmetric graph.
+pub fn modularity(g: &Csr, values: &[f64], labels: &[String]) -> f64 {
+    use std::collections::HashMap;
+    let n = g.indptr.len() - 1;
+    let mut degree = vec![0.0; n];
+    let mut inside = 0.0;
+    let mut total = 0.0;
+    for r in 0..n {
+        for p in g.indptr[r] as usize..g.indptr[r + 1] as usize {
+            let w = values[p];
+            degree[r] += w;
+            total += w;
+            if labels[g.indices[p] as usize] == labels[r] {
+                inside += w;
+            }
+        }
+    }
+    let mut by_label: HashMap<&str, f64> = HashMap::new();
+    for (r, d) in degree.iter().enumerate() {
+        *by_label.entry(labels[r].as_str()).or_default() += d;
+    }
+    inside / total - by_label.values().map(|d| (d / total).powi(2)).sum::<f64>()
 }

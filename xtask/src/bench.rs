@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::generate::{self, GenArgs};
 
-type BoxError = Box<dyn std::error::Error>;
+pub(crate) type BoxError = Box<dyn std::error::Error>;
 
 /// Which synthetic data to benchmark.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +138,7 @@ pub struct Run {
     pub compare_output: String,
 }
 
-fn parse_bytes(s: &str) -> Result<u64, BoxError> {
+pub(crate) fn parse_bytes(s: &str) -> Result<u64, BoxError> {
     let s = s.trim();
     let i = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(i);
@@ -158,17 +158,17 @@ fn parse_bytes(s: &str) -> Result<u64, BoxError> {
     Ok((n * mult) as u64)
 }
 
-fn root() -> Result<PathBuf, BoxError> {
+pub(crate) fn root() -> Result<PathBuf, BoxError> {
     Ok(Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or("xtask has no parent directory")?.to_path_buf())
 }
 
-fn python(root: &Path) -> PathBuf {
+pub(crate) fn python(root: &Path) -> PathBuf {
     std::env::var_os("ATLASFLOW_PYTHON").map_or_else(|| root.join(".venv-ref/bin/python"), PathBuf::from)
 }
 
 /// Run `cmd` under `/usr/bin/time -v`, stdout and stderr to `log`; returns the timing, the
 /// exit status and stdout.
-fn timed(cmd: &[&std::ffi::OsStr], log: &Path, cwd: &Path) -> Result<(Timed, bool, String), BoxError> {
+pub(crate) fn timed(cmd: &[&std::ffi::OsStr], log: &Path, cwd: &Path) -> Result<(Timed, bool, String), BoxError> {
     let tfile = log.with_extension("time");
     let out = std::fs::File::create(log.with_extension("out"))?;
     let err = std::fs::File::create(log)?;
@@ -210,11 +210,11 @@ fn loadavg() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn sh(s: &Path) -> &std::ffi::OsStr {
+pub(crate) fn sh(s: &Path) -> &std::ffi::OsStr {
     s.as_os_str()
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
@@ -229,7 +229,7 @@ fn machine() -> String {
     format!("{n} cores (nproc), {mem} memory, CPU: {cpu}")
 }
 
-fn now_utc() -> String {
+pub(crate) fn now_utc() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
@@ -597,11 +597,11 @@ pub fn main(a: &BenchArgs) -> Result<(), BoxError> {
                 runs.push(run);
                 runs.sort_by(|x, y| (x.cells, &x.kind, x.threads).cmp(&(y.cells, &y.kind, y.threads)));
                 save(&results, &runs)?;
-                std::fs::write(root.join("BENCHMARKS.md"), report(&runs, &machine()))?;
+                std::fs::write(root.join("BENCHMARKS.md"), report(&runs, &machine()) + &crate::bench_graph::section(&dir))?;
             }
         }
     }
-    std::fs::write(root.join("BENCHMARKS.md"), report(&runs, &machine()))?;
+    std::fs::write(root.join("BENCHMARKS.md"), report(&runs, &machine()) + &crate::bench_graph::section(&dir))?;
     eprintln!("wrote {} ({} runs)", root.join("BENCHMARKS.md").display(), runs.len());
     Ok(())
 }

@@ -2,9 +2,11 @@
 //!
 //! - `gen`: synthetic Smart-seq2-like counts to an h5ad file (any size, bounded memory);
 //! - `reference`: regenerate tests/data inputs and scanpy's expected outputs, one command;
-//! - `bench`: atlasflow and scanpy side by side on generated files → BENCHMARKS.md.
+//! - `bench`: atlasflow and scanpy side by side on generated files → BENCHMARKS.md;
+//! - `bench-graph`: neighbors + UMAP + Leiden side by side on the same PCs.
 
 mod bench;
+mod bench_graph;
 #[path = "gen.rs"]
 mod generate; // `gen` is a reserved keyword in edition 2024
 mod reference;
@@ -26,6 +28,8 @@ enum Cmd {
     Reference(reference::RefArgs),
     /// Benchmark atlasflow against scanpy on generated files; writes BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Benchmark neighbors + UMAP + Leiden against scanpy on the same PCs.
+    BenchGraph(bench_graph::GraphArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +38,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Gen(a) => generate::run(a),
         Cmd::Reference(a) => reference::main(a),
         Cmd::Bench(a) => bench::main(a),
+        Cmd::BenchGraph(a) => bench_graph::main(a),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,

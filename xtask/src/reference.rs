@@ -6,6 +6,8 @@
 //!   file (only when its source is present: `--ziegenhain-source`, by default
 //!   `../shared/data/…`; otherwise the committed input is kept);
 //! - `tests/data/*/expected.h5`: `scripts/reference.py` on each input.
+//! - `tests/data/graph/*.h5`: `scripts/reference_graph.py` (neighbors, umap, leiden, louvain
+//!   from scanpy's own PCs) on the PBMC, synthetic and 10k mouse inputs.
 //!
 //! Python is `$ATLASFLOW_PYTHON`, or `.venv-ref/bin/python`, created from
 //! `scripts/requirements-reference.txt` when missing.
@@ -93,6 +95,19 @@ pub fn main(a: &RefArgs) -> Result<(), BoxError> {
             .arg(format!("tests/data/{d}/expected.h5"))
             .args(["--length-column", "feature_length"])
             .current_dir(&root))?;
+    }
+    // The graph stages (neighbors, umap, leiden, louvain) from scanpy's own PCs.
+    for (input, out, labels) in [
+        ("tests/data/scanpy_pbmc68k_reduced_recovered_counts_700cells.h5ad", "tests/data/graph/pbmc700.h5", Some("bulk_labels")),
+        ("tests/data/synth/input.h5ad", "tests/data/graph/synth300.h5", Some("cell_type")),
+        ("tests/data/scanpy_10x_mouse_10k_subset_1000genes.h5ad", "tests/data/graph/mouse10k.h5", None),
+    ] {
+        let mut cmd = Command::new(&py);
+        cmd.args(["-W", "ignore", "scripts/reference_graph.py", input, out]).current_dir(&root);
+        if let Some(l) = labels {
+            cmd.args(["--labels", l]);
+        }
+        run(&mut cmd)?;
     }
     Ok(())
 }

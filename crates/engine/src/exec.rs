@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use atlasflow_core::{CellBatch, FitStage, FitState, Fitted, GeneTable, MapStage, Uns};
+use atlasflow_core::{CellBatch, FitStage, FitState, Fitted, FrameKey, GeneTable, MapStage, Uns};
 use atlasflow_io::{H5adWriter, XKind};
 use datafusion_execution::DiskManager;
 use datafusion_execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool, MemoryReservation};
@@ -19,7 +19,10 @@ use rayon::prelude::*;
 
 use crate::error::{EngineError, Result};
 use crate::granules;
-use crate::plan::Plan;
+use crate::globals::{self, FrameCollector, GlobalStep};
+use crate::outputs::PlotOptions;
+use crate::plan::{Plan, PlannedOutput};
+use crate::spec::OutputKind;
 use crate::record::{PassRecord, RunRecord, StepRecord};
 use crate::registry::Op;
 use crate::source::Source;
@@ -164,10 +167,21 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
     let mut step_cells = vec![(0u64, 0u64); plan.steps.len()];
     let mut step_genes = vec![(0usize, 0usize); plan.steps.len()];
 
-    for out in &plan.outputs {
+    for target in &plan.targets {
         let ctx = Ctx { plan, opts, source: &source, pool: &pool, workers: &workers, grans: &grans, row_nnz: &row_nnz, progress, step_nanos: &step_nanos };
-        let out_path = output_path(&out.spec.path, opts);
-        let mut chain: Vec<StepSlots> = out.chain.iter().map(|&s| StepSlots { step: s, slots: None }).collect();
+        let outs: Vec<&PlannedOutput> = target.outputs.iter().map(|&i| &plan.outputs[i]).collect();
+        let (stream, global): (Vec<usize>, Vec<usize>) = target.chain.iter().partition(|&&s| !plan.steps[s].configured.global);
+        let mut chain: Vec<StepSlots> = stream.iter().map(|&s| StepSlots { step: s, slots: None }).collect();
+        let globals = instantiate_globals(&ctx, &global)?;
+        let plots: Vec<(PathBuf, PlotOptions)> = outs
+            .iter()
+            .filter(|o| matches!(o.spec.kind, OutputKind::Plot))
+            .map(|o| Ok((output_path(&o.spec.path, opts), crate::outputs::plot_params(&o.spec, &plan.spec.file)?)))
+            .collect::<Result<_>>()?;
+        let keep_obsm = !globals.is_empty() || outs.iter().any(|o| !matches!(o.spec.kind, OutputKind::H5ad));
+        let h5ad_paths: Vec<PathBuf> =
+            outs.iter().filter(|o| matches!(o.spec.kind, OutputKind::H5ad)).map(|o| output_path(&o.spec.path, opts)).collect();
+        let write_label = outs.iter().map(|o| output_path(&o.spec.path, opts).display().to_string()).collect::<Vec<_>>().join(", ");
         let mut pass_no = 0;
         let mut spill: Option<Spill> = None;
         loop {
@@ -178,7 +192,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
             }
             let label = match blocking {
                 Some(step) => format!("pass {pass_no}: fit {}", plan.steps[step].spec.id),
-                None => format!("pass {pass_no}: write {}", out_path.display()),
+                None => format!("pass {pass_no}: write {write_label}"),
             };
             let label = match &spill {
                 Some(_) => format!("{label} (from spill)"),
@@ -206,7 +220,11 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
                 continue;
             }
             let final_genes = chain_genes(&ctx, &chain)?;
-            let mut sink = Sink { path: out_path.clone(), genes: final_genes, writer: None };
+            let mut sink = Sink {
+                writers: h5ad_paths.iter().map(|p| (p.clone(), None)).collect(),
+                genes: final_genes,
+                frame: FrameCollector::new(keep_obsm),
+            };
             let PassOut { states, cells, .. } = ctx.pass(&label, &work, Some(&mut sink), spill.as_ref(), None)?;
             for (i, w) in work.iter().enumerate() {
                 step_cells[w.step].0 = step_cells[w.step].0.max(cells[i].0);
@@ -219,10 +237,59 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
             }
             let final_genes = chain_genes(&ctx, &chain)?;
             let uns = chain_uns(&chain);
-            let writer = sink.writer.take().ok_or_else(|| EngineError::Empty("no batch reached the output".into()))?;
-            writer.finish_with_genes(&final_genes, &uns)?;
-            record.outputs.push(out_path.display().to_string());
             record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64() });
+            let Sink { writers, frame, .. } = sink;
+            let mut frame = frame.finish(uns)?;
+            if frame.n_cells == 0 {
+                return Err(EngineError::Empty("no cell reached the outputs".into()));
+            }
+            let plot_reads: Vec<(String, Vec<FrameKey>)> = plots
+                .iter()
+                .map(|(p, o)| {
+                    let mut r = vec![FrameKey::Obsm(o.basis.clone())];
+                    r.extend(o.color.iter().map(|c| FrameKey::Obs(c.clone())));
+                    (p.display().to_string(), r)
+                })
+                .collect();
+            globals::check_reads(plan, &globals, &frame, &plot_reads)?;
+            for (step, secs) in globals::run_globals(plan, &globals, &mut frame, &pool, opts.memory_bytes, progress)? {
+                step_nanos[step].fetch_add((secs * 1e9) as u64, Ordering::Relaxed);
+                step_cells[step] = (frame.n_cells as u64, frame.n_cells as u64);
+                record.passes.push(PassRecord { label: format!("in memory: {}", plan.steps[step].spec.id), cells: frame.n_cells as u64, seconds: secs });
+            }
+            // Write every output; a failure leaves none of this target's files in place.
+            let mut done: Vec<PathBuf> = Vec::new();
+            let written = (|| -> Result<()> {
+                for o in &outs {
+                    let path = output_path(&o.spec.path, opts);
+                    match o.spec.kind {
+                        OutputKind::H5ad => {}
+                        OutputKind::Parquet => crate::outputs::write_parquet(&frame, &path)?,
+                        OutputKind::Plot => {
+                            let Some((_, po)) = plots.iter().find(|(p, _)| *p == path) else { continue };
+                            crate::outputs::write_plot(&mut frame, po, &path)?;
+                        }
+                    }
+                    if !matches!(o.spec.kind, OutputKind::H5ad) {
+                        done.push(path);
+                    }
+                }
+                for (path, writer) in writers {
+                    let writer = writer.ok_or_else(|| EngineError::Empty("no batch reached the output".into()))?;
+                    writer.finish_with_frame(&final_genes, &frame)?;
+                    done.push(path);
+                }
+                Ok(())
+            })();
+            if let Err(e) = written {
+                for p in &done {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+            for o in &outs {
+                record.outputs.push(output_path(&o.spec.path, opts).display().to_string());
+            }
             break;
         }
     }
@@ -292,14 +359,7 @@ fn instantiate(ctx: &Ctx<'_>, chain: &mut [StepSlots]) -> Result<(Vec<WorkSlot>,
         let genes_in = genes.n_genes();
         if chain[ci].slots.is_none() {
             let ops = (ctx.plan.steps[step].configured.instantiate)(&genes).map_err(|e| step_error(ctx.plan, step, e))?;
-            chain[ci].slots = Some(
-                ops.into_iter()
-                    .map(|op| match op {
-                        Op::Map(m) => Slot::Map(m),
-                        Op::Fit(f) => Slot::Pending(f),
-                    })
-                    .collect(),
-            );
+            chain[ci].slots = Some(stream_slots(ctx, step, ops)?);
         }
         let mut blocking: Option<Arc<dyn FitStage>> = None;
         for slot in chain[ci].slots.iter().flatten() {
@@ -357,14 +417,7 @@ fn share_next(ctx: &Ctx<'_>, chain: &mut [StepSlots], ci: usize, genes: &GeneTab
     let Some(next) = chain.get_mut(ci + 1) else { return Ok(None) };
     if next.slots.is_none() {
         let ops = (ctx.plan.steps[next.step].configured.instantiate)(genes).map_err(|e| step_error(ctx.plan, next.step, e))?;
-        next.slots = Some(
-            ops.into_iter()
-                .map(|op| match op {
-                    Op::Map(m) => Slot::Map(m),
-                    Op::Fit(f) => Slot::Pending(f),
-                })
-                .collect(),
-        );
+        next.slots = Some(stream_slots(ctx, next.step, ops)?);
     }
     match next.slots.as_deref() {
         Some([Slot::Pending(f)]) if f.gene_separable() && !f.annotates_only() => Ok(Some(WorkSlot {
@@ -444,29 +497,61 @@ fn finish_fits(ctx: &Ctx<'_>, chain: &mut [StepSlots], work: &[WorkSlot], states
     Ok(())
 }
 
+/// Where the final pass goes: the h5ad outputs (X streamed to disk) and the frame of obs
+/// and embeddings kept for the global stages and the other outputs.
 struct Sink {
-    path: PathBuf,
+    writers: Vec<(PathBuf, Option<H5adWriter>)>,
     genes: GeneTable,
-    writer: Option<H5adWriter>,
+    frame: FrameCollector,
 }
 
 impl Sink {
     fn write(&mut self, batch: &CellBatch) -> Result<()> {
-        if self.writer.is_none() {
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| EngineError::Output { path: dir.to_path_buf(), message: format!("cannot create the output directory: {e}") })?;
+        for (path, writer) in &mut self.writers {
+            if writer.is_none() {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| EngineError::Output { path: dir.to_path_buf(), message: format!("cannot create the output directory: {e}") })?;
+                }
+                let kind = match batch.x().map_err(|e| EngineError::Empty(e.to_string()))? {
+                    atlasflow_core::XView::Csr(_) => XKind::Csr,
+                    atlasflow_core::XView::Dense { .. } => XKind::Dense,
+                };
+                let mut w = H5adWriter::create(path, &self.genes, kind)?;
+                w.obs_at_finish();
+                *writer = Some(w);
             }
-            let kind = match batch.x().map_err(|e| EngineError::Empty(e.to_string()))? {
-                atlasflow_core::XView::Csr(_) => XKind::Csr,
-                atlasflow_core::XView::Dense { .. } => XKind::Dense,
-            };
-            self.writer = Some(H5adWriter::create(&self.path, &self.genes, kind)?);
+            if let Some(w) = writer.as_mut() {
+                w.write_batch(batch)?;
+            }
         }
-        if let Some(w) = self.writer.as_mut() {
-            w.write_batch(batch)?;
-        }
-        Ok(())
+        self.frame.push(batch)
     }
+}
+
+/// The slots of a streaming step (the plan keeps global steps out of stream chains).
+fn stream_slots(ctx: &Ctx<'_>, step: usize, ops: Vec<Op>) -> Result<Vec<Slot>> {
+    ops.into_iter()
+        .map(|op| match op {
+            Op::Map(m) => Ok(Slot::Map(m)),
+            Op::Fit(f) => Ok(Slot::Pending(f)),
+            Op::Global(_) => Err(step_error(ctx.plan, step, atlasflow_core::StageError::Batch("a whole-dataset step in the stream".into()))),
+        })
+        .collect()
+}
+
+/// Build the global steps of a chain (they do not depend on the gene table).
+fn instantiate_globals(ctx: &Ctx<'_>, steps: &[usize]) -> Result<Vec<GlobalStep>> {
+    let mut out = Vec::new();
+    for &s in steps {
+        let ops = (ctx.plan.steps[s].configured.instantiate)(ctx.source.genes()).map_err(|e| step_error(ctx.plan, s, e))?;
+        for op in ops {
+            match op {
+                Op::Global(g) => out.push((s, g)),
+                _ => return Err(step_error(ctx.plan, s, atlasflow_core::StageError::Batch("a whole-dataset step built a streaming operator".into()))),
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl Ctx<'_> {

@@ -41,8 +41,10 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
         in_flight,
         human(in_flight * max_gran as usize * 24)
     );
-    for out in &plan.outputs {
-        let _ = writeln!(s, "\noutput {}:", out.spec.path.display());
+    for target in &plan.targets {
+        let paths: Vec<String> = target.outputs.iter().map(|&o| format!("{} {}", plan.outputs[o].spec.kind.key(), plan.outputs[o].spec.path.display())).collect();
+        let _ = writeln!(s, "\noutput {}:", paths.join(", "));
+        let (stream, global): (Vec<usize>, Vec<usize>) = target.chain.iter().partition(|&&i| !plan.steps[i].configured.global);
         let mut pass = 0;
         let mut replay: Vec<String> = Vec::new();
         let mut genes = source.genes().clone();
@@ -51,7 +53,7 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
         let mut spill: Option<SpillPlan> = None;
         // Whether each replayed step is a value-local map (it runs after a gene subset).
         let mut local: Vec<bool> = Vec::new();
-        for &i in &out.chain {
+        for &i in &stream {
             let st = &plan.steps[i];
             let ops = (st.configured.instantiate)(&genes).map_err(|e| crate::error::EngineError::Step {
                 step: st.spec.id.clone(),
@@ -69,6 +71,7 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
                             genes = g;
                         }
                     }
+                    Op::Global(_) => {}
                 }
             }
             let shares = prev_subsets && matches!(ops.as_slice(), [Op::Fit(f)] if f.gene_separable());
@@ -110,7 +113,11 @@ pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
             replay.push(st.spec.id.clone());
         }
         pass += 1;
-        let _ = writeln!(s, "  pass {pass}: {}, write {}", reads(&mut spill, &replay), out.spec.path.display());
+        let _ = writeln!(s, "  pass {pass}: {}, write {} (obs and embeddings kept in memory)", reads(&mut spill, &replay), paths.join(", "));
+        for &i in &global {
+            let st = &plan.steps[i];
+            let _ = writeln!(s, "  in memory: step {:<24} {}", st.spec.id, st.configured.summary);
+        }
     }
     Ok(s)
 }

@@ -10,7 +10,9 @@
 pub mod error;
 pub mod exec;
 pub mod explain;
+mod globals;
 pub mod granules;
+pub mod outputs;
 pub mod params;
 pub mod plan;
 pub mod record;

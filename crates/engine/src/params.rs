@@ -23,12 +23,24 @@ pub struct Params<'a> {
     step: &'a StepSpec,
     file: &'a Path,
     used: BTreeSet<String>,
+    seed: u64,
 }
 
 impl<'a> Params<'a> {
     /// Start reading `step`'s parameters.
     pub fn new(step: &'a StepSpec, file: &'a Path) -> Self {
-        Params { step, file, used: BTreeSet::new() }
+        Params { step, file, used: BTreeSet::new(), seed: 0 }
+    }
+
+    /// Give the pipeline's `seed`, the default of every `random_state`.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The pipeline's seed (scanpy's `random_state` default is 0, as is the pipeline's).
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// An error at the step's line.
@@ -86,6 +98,55 @@ impl<'a> Params<'a> {
             Some(Value::Int(i)) => Err(self.error(name, format!("must be ≥ 0, found {i}"))),
             Some(Value::Float(f)) if f.fract() == 0.0 && *f >= 0.0 && *f < 9.0e15 => Ok(Some(*f as u64)),
             Some(other) => Err(self.error(name, format!("expected a whole number, found {}", other.type_name()))),
+        }
+    }
+
+    /// A whole number (possibly negative) with a default.
+    pub fn i64_or(&mut self, name: &str, default: i64) -> Result<i64> {
+        match self.take(name).map(|v| &v.value) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Int(i)) => Ok(*i),
+            Some(Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(*f as i64),
+            Some(other) => Err(self.error(name, format!("expected a whole number, found {}", other.type_name()))),
+        }
+    }
+
+    /// scanpy's `restrict_to=(key, [categories])`, written `[key, [cat, …]]` or
+    /// `[key, cat, …]`.
+    pub fn restrict_to(&mut self, name: &str) -> Result<Option<(String, Vec<String>)>> {
+        let bad = |s: &Self, found: &str| s.error(name, format!("expected [obs column, [category, …]], found {found}"));
+        match self.take(name).map(|v| v.value.clone()) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::List(items)) => {
+                let mut it = items.into_iter();
+                let key = match it.next() {
+                    Some(Value::Str(k)) => k,
+                    Some(other) => return Err(bad(self, other.type_name())),
+                    None => return Err(bad(self, "an empty list")),
+                };
+                let mut cats = Vec::new();
+                for v in it {
+                    match v {
+                        Value::Str(c) => cats.push(c),
+                        Value::Int(i) => cats.push(i.to_string()),
+                        Value::List(inner) => {
+                            for c in inner {
+                                match c {
+                                    Value::Str(c) => cats.push(c),
+                                    Value::Int(i) => cats.push(i.to_string()),
+                                    other => return Err(bad(self, other.type_name())),
+                                }
+                            }
+                        }
+                        other => return Err(bad(self, other.type_name())),
+                    }
+                }
+                if cats.is_empty() {
+                    return Err(bad(self, "no categories"));
+                }
+                Ok(Some((key, cats)))
+            }
+            Some(other) => Err(bad(self, other.type_name())),
         }
     }
 

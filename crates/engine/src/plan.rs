@@ -30,6 +30,15 @@ pub struct PlannedOutput {
     pub chain: Vec<usize>,
 }
 
+/// Outputs that read the same step: one run of the chain writes all of them (the globals
+/// run once; a plot and a Parquet table come from the same frame as the h5ad).
+pub struct Target {
+    /// Step indices from the source to the written step (as [`PlannedOutput::chain`]).
+    pub chain: Vec<usize>,
+    /// Indices into [`Plan::outputs`].
+    pub outputs: Vec<usize>,
+}
+
 /// A validated pipeline.
 pub struct Plan {
     /// The spec it came from.
@@ -38,6 +47,8 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// Outputs in file order.
     pub outputs: Vec<PlannedOutput>,
+    /// Outputs grouped by the step they read, in order of first appearance.
+    pub targets: Vec<Target>,
 }
 
 fn err(file: &Path, line: u64, column: u64, message: String) -> EngineError {
@@ -106,10 +117,20 @@ impl Plan {
                 err(&file, s.stage.line, s.stage.column, format!("unknown stage {:?}{hint}; stages: {}", s.stage.value, names.join(", ")))
             })?;
             let mut up = inputs[i].and_then(|j| ups[j].clone()).unwrap_or_default();
-            let mut params = Params::new(s, &file);
+            let mut params = Params::new(s, &file).with_seed(spec.seed);
             params.check_known(def.params)?;
             let c = (def.build)(&mut params, &mut up)?;
             params.finish(def.params)?;
+            match (&up.global, c.global) {
+                (Some(g), false) => {
+                    return Err(err(&file, s.line, 0, format!(
+                        "{} streams over cells and cannot follow {g}, which works on the whole dataset in memory; put streaming stages before neighbors, umap and leiden",
+                        s.stage.value
+                    )));
+                }
+                (None, true) => up.global = Some(s.id.clone()),
+                _ => {}
+            }
             ups[i] = Some(up);
             configured[i] = Some((def, c));
         }
@@ -139,9 +160,19 @@ impl Plan {
                 chain.push(j);
             }
             chain.reverse();
+            if matches!(o.kind, crate::spec::OutputKind::Plot) {
+                crate::outputs::plot_params(o, &file)?;
+            }
             outputs.push(PlannedOutput { spec: o.clone(), chain });
         }
-        Ok(Plan { spec, steps, outputs })
+        let mut targets: Vec<Target> = Vec::new();
+        for (i, o) in outputs.iter().enumerate() {
+            match targets.iter_mut().find(|t| t.chain == o.chain) {
+                Some(t) => t.outputs.push(i),
+                None => targets.push(Target { chain: o.chain.clone(), outputs: vec![i] }),
+            }
+        }
+        Ok(Plan { spec, steps, outputs, targets })
     }
 
     /// The DAG as text, for `atlasflow validate`.
@@ -160,7 +191,7 @@ impl Plan {
         let _ = writeln!(s, "outputs:");
         for o in &self.outputs {
             let names: Vec<&str> = o.chain.iter().map(|&i| self.steps[i].spec.id.as_str()).collect();
-            let _ = writeln!(s, "  h5ad {} ← source → {}", o.spec.path.display(), names.join(" → "));
+            let _ = writeln!(s, "  {} {} ← source → {}", o.spec.kind.key(), o.spec.path.display(), names.join(" → "));
         }
         s
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use atlasflow_core::{FitStage, GeneTable, MapStage, StageError};
+use atlasflow_core::{FitStage, GeneTable, GlobalStage, MapStage, StageError};
 
 use crate::error::Result;
 use crate::params::{ParamDoc, Params};
@@ -16,6 +16,8 @@ pub enum Op {
     Map(Arc<dyn MapStage>),
     /// Needs a pass (or rides along in one, for fits that only annotate genes).
     Fit(Arc<dyn FitStage>),
+    /// Runs once on the in-memory frame after the stream (neighbors, UMAP, Leiden).
+    Global(Arc<dyn GlobalStage>),
 }
 
 /// What the steps before a step have done to the data, for order checks.
@@ -27,6 +29,9 @@ pub struct Upstream {
     pub normalized: bool,
     /// True once scale ran (X is centred and may be negative).
     pub scaled: bool,
+    /// The step id of the first whole-dataset (global) stage upstream, if any: streaming
+    /// stages cannot follow it.
+    pub global: Option<String>,
 }
 
 /// Builds a step's operators once the gene table at its position is known.
@@ -42,6 +47,8 @@ pub struct Configured {
     pub summary: String,
     /// The number of genes after the step when the parameters fix it (HVG subset).
     pub genes_after: Option<usize>,
+    /// The step runs on the in-memory frame after the stream, not on batches.
+    pub global: bool,
 }
 
 /// A stage of the catalogue.
@@ -153,7 +160,191 @@ pub static STAGES: &[StageDef] = &[
         ],
         build: build_pca,
     },
+    StageDef {
+        name: "neighbors",
+        doc: "sc.pp.neighbors: kNN graph on obsm use_rep (X_pca) — exact below 8,192 cells (euclidean), NN-descent above, as scanpy chooses — then umap (fuzzy simplicial set) or gauss connectivities: obsp distances, connectivities; uns neighbors. In memory after the stream.",
+        params: &[
+            ParamDoc { name: "n_neighbors", default: "15", doc: "neighbours per cell, the cell itself included (as scanpy)" },
+            ParamDoc { name: "n_pcs", default: "null", doc: "use the first n_pcs columns of use_rep; null = all" },
+            ParamDoc { name: "use_rep", default: "X_pca", doc: "obsm key to search" },
+            ParamDoc { name: "metric", default: "euclidean", doc: "euclidean or cosine" },
+            ParamDoc { name: "method", default: "umap", doc: "umap (fuzzy simplicial set) or gauss" },
+            ParamDoc { name: "transformer", default: "null", doc: "null = scanpy's rule by size; sklearn = exact; pynndescent = approximate (NN-descent)" },
+            ParamDoc { name: "random_state", default: "the pipeline seed (0)", doc: "seed of the approximate search" },
+            ParamDoc { name: "key_added", default: "null", doc: "write <key>_distances, <key>_connectivities and uns[<key>]" },
+            ParamDoc { name: "set_op_mix_ratio", default: "1.0", doc: "fuzzy union (1) to intersection (0), method umap" },
+            ParamDoc { name: "local_connectivity", default: "1.0", doc: "neighbours assumed connected, method umap" },
+        ],
+        build: build_neighbors,
+    },
+    StageDef {
+        name: "umap",
+        doc: "sc.tl.umap: umap-learn's layout of the neighbors graph (a, b fitted from min_dist and spread, spectral initialisation, 500 epochs up to 10,000 cells else 200): obsm X_umap, uns umap. In memory after the stream; deterministic for a seed on any number of threads.",
+        params: &[
+            ParamDoc { name: "min_dist", default: "0.5", doc: "minimum distance between embedded points" },
+            ParamDoc { name: "spread", default: "1.0", doc: "scale of the embedded points" },
+            ParamDoc { name: "n_components", default: "2", doc: "dimensions of the embedding" },
+            ParamDoc { name: "maxiter", default: "null", doc: "epochs; null = 500 (≤ 10,000 cells) or 200" },
+            ParamDoc { name: "alpha", default: "1.0", doc: "initial learning rate" },
+            ParamDoc { name: "gamma", default: "1.0", doc: "weight of negative samples" },
+            ParamDoc { name: "negative_sample_rate", default: "5", doc: "negative samples per positive edge" },
+            ParamDoc { name: "init_pos", default: "spectral", doc: "spectral, random, or an obsm key" },
+            ParamDoc { name: "random_state", default: "the pipeline seed (0)", doc: "seed" },
+            ParamDoc { name: "a", default: "null", doc: "curve parameter; null = fitted from min_dist and spread" },
+            ParamDoc { name: "b", default: "null", doc: "curve parameter; null = fitted from min_dist and spread" },
+            ParamDoc { name: "neighbors_key", default: "neighbors", doc: "which neighbors result to lay out" },
+            ParamDoc { name: "key_added", default: "null", doc: "write obsm X_<key> and uns[<key>] instead of X_umap / umap" },
+        ],
+        build: build_umap,
+    },
+    StageDef {
+        name: "leiden",
+        doc: "sc.tl.leiden (leidenalg flavor, scanpy 1.11.5's default): Leiden communities of the weighted connectivities, numbered by size (largest 0): obs leiden (categorical), uns leiden. In memory after the stream.",
+        params: &[
+            ParamDoc { name: "resolution", default: "1", doc: "higher gives more, smaller clusters" },
+            ParamDoc { name: "n_iterations", default: "-1", doc: "iterations; -1 = until no improvement" },
+            ParamDoc { name: "random_state", default: "the pipeline seed (0)", doc: "seed" },
+            ParamDoc { name: "key_added", default: "leiden", doc: "obs column and uns key" },
+            ParamDoc { name: "use_weights", default: "true", doc: "weight edges by connectivity" },
+            ParamDoc { name: "restrict_to", default: "null", doc: "[obs column, [categories]]: recluster only those cells" },
+            ParamDoc { name: "neighbors_key", default: "null", doc: "which neighbors result (its connectivities)" },
+            ParamDoc { name: "obsp", default: "null", doc: "obsp key of the graph, instead of neighbors_key" },
+            ParamDoc { name: "flavor", default: "leidenalg", doc: "leidenalg (clusters numbered by size) or igraph (by first appearance); the same optimiser" },
+        ],
+        build: build_leiden,
+    },
+    StageDef {
+        name: "louvain",
+        doc: "sc.tl.louvain (igraph flavor, the one the pinned scanpy stack runs): multilevel communities, unweighted by default, numbered by size: obs louvain, uns louvain. In memory after the stream.",
+        params: &[
+            ParamDoc { name: "resolution", default: "null", doc: "null = 1" },
+            ParamDoc { name: "random_state", default: "the pipeline seed (0)", doc: "seed" },
+            ParamDoc { name: "key_added", default: "louvain", doc: "obs column and uns key" },
+            ParamDoc { name: "use_weights", default: "false", doc: "weight edges by connectivity" },
+            ParamDoc { name: "restrict_to", default: "null", doc: "[obs column, [categories]]: recluster only those cells" },
+            ParamDoc { name: "neighbors_key", default: "null", doc: "which neighbors result (its connectivities)" },
+            ParamDoc { name: "obsp", default: "null", doc: "obsp key of the graph, instead of neighbors_key" },
+            ParamDoc { name: "flavor", default: "vtraag", doc: "vtraag (resolution honoured, numbered by size) or igraph (resolution ignored, numbered by first appearance)" },
+        ],
+        build: build_louvain,
+    },
 ];
+
+fn global_of<G: GlobalStage + 'static>(g: G, summary: String) -> Configured {
+    let g: Arc<dyn GlobalStage> = Arc::new(g);
+    Configured {
+        instantiate: Box::new(move |_| Ok(vec![Op::Global(Arc::clone(&g))])),
+        passes: 0,
+        summary,
+        genes_after: None,
+        global: true,
+    }
+}
+
+/// A stage error on a parameter, at that parameter's YAML line.
+fn at_param(p: &Params<'_>, e: StageError) -> crate::error::EngineError {
+    match &e {
+        StageError::InvalidParam { param, message, .. } => p.error(param, message.clone()),
+        _ => p.step_error(e.to_string()),
+    }
+}
+
+fn build_neighbors(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configured> {
+    use atlasflow_neighbors::{Method, Metric, Neighbors, NeighborsParams, Transformer};
+    let d = NeighborsParams::default();
+    let n_neighbors = p.u64_opt("n_neighbors")?.map_or(d.n_neighbors, |n| n as usize);
+    let metric = p.choice("metric", &["euclidean", "cosine"], "euclidean")?;
+    let method = p.choice("method", &["umap", "gauss"], "umap")?;
+    let transformer = p.str_opt("transformer")?;
+    let params = NeighborsParams {
+        n_neighbors,
+        n_pcs: p.u64_opt("n_pcs")?.map(|n| n as usize),
+        use_rep: p.str_opt("use_rep")?,
+        metric: Metric::parse(&metric).map_err(|e| at_param(p, e))?,
+        method: Method::parse(&method).map_err(|e| at_param(p, e))?,
+        transformer: Transformer::parse(transformer.as_deref().unwrap_or("auto")).map_err(|e| at_param(p, e))?,
+        random_state: p.u64_opt("random_state")?.unwrap_or(p.seed()),
+        key_added: p.str_opt("key_added")?,
+        set_op_mix_ratio: p.f64_or("set_op_mix_ratio", d.set_op_mix_ratio)?,
+        local_connectivity: p.f64_or("local_connectivity", d.local_connectivity)?,
+    };
+    let summary = format!(
+        "in memory: {n_neighbors}-NN of {} ({metric}, {}), {method} connectivities",
+        params.use_rep.as_deref().unwrap_or("X_pca"),
+        transformer.as_deref().unwrap_or("exact < 8,192 cells, else NN-descent")
+    );
+    let stage = Neighbors::new(params).map_err(|e| at_param(p, e))?;
+    Ok(global_of(stage, summary))
+}
+
+fn build_umap(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configured> {
+    use atlasflow_umap::{InitPos, Umap, UmapParams};
+    let d = UmapParams::default();
+    let init = p.str_opt("init_pos")?.unwrap_or_else(|| "spectral".into());
+    let params = UmapParams {
+        min_dist: p.f64_or("min_dist", d.min_dist)?,
+        spread: p.f64_or("spread", d.spread)?,
+        n_components: p.u64_opt("n_components")?.map_or(d.n_components, |n| n as usize),
+        maxiter: p.u64_opt("maxiter")?.map(|n| n as usize),
+        alpha: p.f64_or("alpha", d.alpha)?,
+        gamma: p.f64_or("gamma", d.gamma)?,
+        negative_sample_rate: p.u64_opt("negative_sample_rate")?.map_or(d.negative_sample_rate, |n| n as usize),
+        init_pos: InitPos::parse(&init).map_err(|e| at_param(p, e))?,
+        random_state: p.u64_opt("random_state")?.unwrap_or(p.seed()),
+        a: p.f64_opt("a")?,
+        b: p.f64_opt("b")?,
+        neighbors_key: p.str_opt("neighbors_key")?.unwrap_or(d.neighbors_key),
+        key_added: p.str_opt("key_added")?,
+    };
+    let summary = format!("in memory: UMAP layout (min_dist {}, spread {}, {} init)", params.min_dist, params.spread, init);
+    let stage = Umap::new(params).map_err(|e| at_param(p, e))?;
+    Ok(global_of(stage, summary))
+}
+
+fn build_leiden(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configured> {
+    use atlasflow_cluster::{Leiden, LeidenFlavor, LeidenParams};
+    let d = LeidenParams::default();
+    let flavor = match p.choice("flavor", &["leidenalg", "igraph"], "leidenalg")?.as_str() {
+        "igraph" => LeidenFlavor::Igraph,
+        _ => LeidenFlavor::Leidenalg,
+    };
+    let params = LeidenParams {
+        flavor,
+        resolution: p.f64_or("resolution", d.resolution)?,
+        n_iterations: p.i64_or("n_iterations", d.n_iterations)?,
+        random_state: p.u64_opt("random_state")?.unwrap_or(p.seed()),
+        key_added: p.str_opt("key_added")?.unwrap_or(d.key_added),
+        use_weights: p.bool_or("use_weights", d.use_weights)?,
+        restrict_to: p.restrict_to("restrict_to")?,
+        neighbors_key: p.str_opt("neighbors_key")?,
+        obsp: p.str_opt("obsp")?,
+    };
+    let summary = format!("in memory: Leiden communities (resolution {})", params.resolution);
+    let stage = Leiden::new(params).map_err(|e| at_param(p, e))?;
+    Ok(global_of(stage, summary))
+}
+
+fn build_louvain(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configured> {
+    use atlasflow_cluster::{Louvain, LouvainFlavor, LouvainParams};
+    let d = LouvainParams::default();
+    let flavor = match p.choice("flavor", &["vtraag", "igraph"], "vtraag")?.as_str() {
+        "igraph" => LouvainFlavor::Igraph,
+        _ => LouvainFlavor::Vtraag,
+    };
+    let params = LouvainParams {
+        flavor,
+        resolution: p.f64_opt("resolution")?,
+        random_state: p.u64_opt("random_state")?.unwrap_or(p.seed()),
+        key_added: p.str_opt("key_added")?.unwrap_or(d.key_added),
+        use_weights: p.bool_or("use_weights", d.use_weights)?,
+        restrict_to: p.restrict_to("restrict_to")?,
+        neighbors_key: p.str_opt("neighbors_key")?,
+        obsp: p.str_opt("obsp")?,
+    };
+    let summary = "in memory: Louvain communities".to_string();
+    let stage = Louvain::new(params).map_err(|e| at_param(p, e))?;
+    Ok(global_of(stage, summary))
+}
 
 fn map_of<M: MapStage + 'static>(m: M) -> Vec<Op> {
     vec![Op::Map(Arc::new(m))]
@@ -170,6 +361,7 @@ fn build_gene_length(p: &mut Params<'_>, up: &mut Upstream) -> Result<Configured
         passes: 0,
         summary,
         genes_after: None,
+        global: false,
     })
 }
 
@@ -187,6 +379,7 @@ fn build_qc(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configured> {
         passes: 0,
         summary,
         genes_after: None,
+        global: false,
     })
 }
 
@@ -201,6 +394,7 @@ fn build_filter_cells(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configur
         passes: 0,
         summary: "map: drop cells outside the bounds".into(),
         genes_after: None,
+        global: false,
     })
 }
 
@@ -215,6 +409,7 @@ fn build_filter_genes(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configur
         passes: 1,
         summary: "fit: cells (value > 0) and totals per gene; then drop genes".into(),
         genes_after: None,
+        global: false,
     })
 }
 
@@ -252,6 +447,7 @@ fn build_normalize_total(p: &mut Params<'_>, up: &mut Upstream) -> Result<Config
         passes,
         summary,
         genes_after: None,
+        global: false,
     })
 }
 
@@ -274,6 +470,7 @@ fn build_log1p(p: &mut Params<'_>, up: &mut Upstream) -> Result<Configured> {
         passes: 0,
         summary: "map: ln(1 + X)".into(),
         genes_after: None,
+        global: false,
     })
 }
 
@@ -321,6 +518,7 @@ fn build_hvg(p: &mut Params<'_>, up: &mut Upstream) -> Result<Configured> {
         passes: 1,
         summary,
         genes_after,
+        global: false,
     })
 }
 
@@ -346,6 +544,7 @@ fn build_scale(p: &mut Params<'_>, up: &mut Upstream) -> Result<Configured> {
             max_value.map_or(String::new(), |m| format!(", clip at {m}"))
         ),
         genes_after: None,
+        global: false,
     })
 }
 
@@ -371,5 +570,6 @@ fn build_pca(p: &mut Params<'_>, _up: &mut Upstream) -> Result<Configured> {
         passes: 1,
         summary: format!("fit: genes × genes covariance; then project onto {} components", n_comps.map_or("the default number of".into(), |n| n.to_string())),
         genes_after: None,
+        global: false,
     })
 }

@@ -16,6 +16,10 @@
 //! outputs:
 //!   - h5ad: results/liver.h5ad   # relative to --out, else to the working directory
 //!     from: lognorm              # optional: default is the last step
+//!   - parquet: results/cells.parquet   # obs and embeddings, one row per cell
+//!   - plot: results/umap.png     # sc.pl.umap as a file (PNG or SVG)
+//!     basis: umap
+//!     color: cell_type
 //! ```
 
 use std::collections::BTreeMap;
@@ -118,8 +122,24 @@ pub struct StepSpec {
 /// What to write.
 #[derive(Clone, Debug)]
 pub enum OutputKind {
-    /// An AnnData file with X, obs, var, obsm, varm and uns.
+    /// An AnnData file with X, obs, var, obsm, varm, obsp and uns.
     H5ad,
+    /// A Parquet table of obs and the embeddings (`X_umap-0`, `X_umap-1`, … as
+    /// `sc.get.obs_df` names them), one row per cell.
+    Parquet,
+    /// An embedding scatter plot (`sc.pl.embedding`), PNG or SVG by extension.
+    Plot,
+}
+
+impl OutputKind {
+    /// The YAML key that names the kind.
+    pub fn key(&self) -> &'static str {
+        match self {
+            OutputKind::H5ad => "h5ad",
+            OutputKind::Parquet => "parquet",
+            OutputKind::Plot => "plot",
+        }
+    }
 }
 
 /// One output: a file written from one step's stream.
@@ -131,6 +151,8 @@ pub struct OutputSpec {
     pub path: PathBuf,
     /// The id of the step whose stream is written; None = the last step.
     pub from: Option<Located<String>>,
+    /// Options of the kind (a plot's basis, color, title, …), checked by the plan.
+    pub options: BTreeMap<String, Located<Value>>,
     /// Line of the output.
     pub line: u64,
 }
@@ -246,17 +268,37 @@ impl PipelineSpec {
         let mut outputs = Vec::new();
         for o in raw.outputs {
             let line = o.referenced.line();
-            let mut kind = None;
+            let mut kind: Option<(OutputKind, PathBuf)> = None;
             let mut from = None;
+            let mut options = BTreeMap::new();
             for (k, v) in &o.value {
+                let this = match k.as_str() {
+                    "h5ad" => Some(OutputKind::H5ad),
+                    "parquet" => Some(OutputKind::Parquet),
+                    "plot" => Some(OutputKind::Plot),
+                    _ => None,
+                };
+                if let Some(this) = this {
+                    if let Some((prev, _)) = &kind {
+                        return Err(spec_err(file, v.referenced.line(), v.referenced.column(), format!("an output has one format key; this one has {} and {}", prev.key(), this.key())));
+                    }
+                    kind = Some((this, PathBuf::from(as_str(file, k, v)?)));
+                    continue;
+                }
                 match k.as_str() {
-                    "h5ad" => kind = Some((OutputKind::H5ad, PathBuf::from(as_str(file, "h5ad", v)?))),
                     "from" => from = Some(Located { value: as_str(file, "from", v)?.to_string(), line: v.referenced.line(), column: v.referenced.column() }),
-                    other => return Err(spec_err(file, v.referenced.line(), 0, format!("unknown output key {other:?}; allowed: h5ad, from"))),
+                    _ => {
+                        options.insert(k.clone(), Located { value: v.value.clone(), line: v.referenced.line(), column: v.referenced.column() });
+                    }
                 }
             }
-            let (kind, path) = kind.ok_or_else(|| spec_err(file, line, 0, "output needs a format key, e.g. `h5ad: results/out.h5ad`"))?;
-            outputs.push(OutputSpec { kind, path, from, line });
+            let (kind, path) = kind.ok_or_else(|| spec_err(file, line, 0, "output needs a format key: `h5ad: results/out.h5ad`, `parquet: results/cells.parquet` or `plot: results/umap.png`"))?;
+            if !matches!(kind, OutputKind::Plot) {
+                if let Some((k, v)) = options.iter().next() {
+                    return Err(spec_err(file, v.line, v.column, format!("unknown output key {k:?}; allowed with {}: from", kind.key())));
+                }
+            }
+            outputs.push(OutputSpec { kind, path, from, options, line });
         }
 
         Ok(PipelineSpec {

@@ -1,0 +1,169 @@
+//! After the stream: the cells' obs columns and embeddings gathered into a [`CellFrame`],
+//! the global stages (neighbors, UMAP, Leiden) run on it in spec order within the memory
+//! budget, and the reads of every global stage and plot checked before any of them runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::ArrayRef;
+use atlasflow_core::{CellBatch, CellFrame, Embedding, FrameKey, GlobalStage, StageError, Uns};
+use datafusion_execution::memory_pool::{MemoryConsumer, MemoryPool};
+
+use crate::error::{EngineError, Result};
+use crate::exec::human;
+use crate::plan::Plan;
+
+/// Gathers, batch by batch of the final pass, what global stages and frame outputs read:
+/// every obs column and (when `keep_obsm`) every embedding.
+pub(crate) struct FrameCollector {
+    names: Option<Vec<String>>,
+    parts: Vec<Vec<ArrayRef>>,
+    obsm: Vec<(String, Vec<f32>, usize)>,
+    keep_obsm: bool,
+    n: usize,
+}
+
+impl FrameCollector {
+    /// Start; `keep_obsm` when a global stage or a Parquet/plot output needs embeddings.
+    pub fn new(keep_obsm: bool) -> Self {
+        FrameCollector { names: None, parts: Vec::new(), obsm: Vec::new(), keep_obsm, n: 0 }
+    }
+
+    /// Add one batch (they arrive in stream order).
+    pub fn push(&mut self, batch: &CellBatch) -> Result<()> {
+        let cols = batch.obs_columns();
+        let names: Vec<String> = cols.iter().map(|(n, _)| n.clone()).collect();
+        match &self.names {
+            None => self.names = Some(names),
+            Some(first) if *first != names => {
+                return Err(EngineError::Empty(format!("batch at cell {} has obs columns {names:?}, the first had {first:?}", self.n)));
+            }
+            Some(_) => {}
+        }
+        self.parts.push(cols.into_iter().map(|(_, c)| c).collect());
+        if self.keep_obsm {
+            for key in batch.obsm_keys() {
+                let Some((data, width)) = batch.obsm(&key) else { continue };
+                match self.obsm.iter_mut().find(|(k, _, _)| *k == key) {
+                    Some((_, v, w)) if *w == width => v.extend_from_slice(data),
+                    Some(_) => return Err(EngineError::Empty(format!("embedding {key} changes width at cell {}", self.n))),
+                    None if self.n == 0 => self.obsm.push((key, data.to_vec(), width)),
+                    None => return Err(EngineError::Empty(format!("embedding {key} appears at cell {}", self.n))),
+                }
+            }
+        }
+        self.n += batch.num_cells();
+        Ok(())
+    }
+
+    /// The frame of every cell, with `uns` from the streamed stages.
+    pub fn finish(self, uns: Uns) -> Result<CellFrame> {
+        let names = self.names.unwrap_or_default();
+        let mut obs = Vec::with_capacity(names.len());
+        for (i, name) in names.into_iter().enumerate() {
+            let pieces: Vec<&dyn arrow::array::Array> = self.parts.iter().filter_map(|p| p.get(i)).map(|a| a.as_ref()).collect();
+            let col = arrow::compute::concat(&pieces).map_err(|e| EngineError::Empty(format!("obs column {name}: {e}")))?;
+            obs.push((name, col));
+        }
+        let obsm = self.obsm.into_iter().map(|(k, values, width)| (k, Embedding { values, width })).collect();
+        Ok(CellFrame { n_cells: self.n, obs, obsm, obsp: Vec::new(), uns })
+    }
+}
+
+/// A global step ready to run: its step index and stage.
+pub(crate) type GlobalStep = (usize, Arc<dyn GlobalStage>);
+
+fn missing(frame_has: &[FrameKey], key: &FrameKey) -> String {
+    let list = |f: fn(&FrameKey) -> Option<&String>| frame_has.iter().filter_map(f).cloned().collect::<Vec<_>>().join(", ");
+    let hint = match key {
+        FrameKey::Obsm(k) if k == "X_pca" => " (add a pca step before it)",
+        FrameKey::Obsp(k) if k.ends_with("connectivities") => " (add a neighbors step before it)",
+        FrameKey::Obsm(k) if k.starts_with("X_umap") => " (add a umap step before it)",
+        _ => "",
+    };
+    format!(
+        "needs {key}{hint}, which the data do not have; obsm: [{}]; obsp: [{}]; obs: [{}]",
+        list(|k| if let FrameKey::Obsm(s) = k { Some(s) } else { None }),
+        list(|k| if let FrameKey::Obsp(s) = k { Some(s) } else { None }),
+        list(|k| if let FrameKey::Obs(s) = k { Some(s) } else { None }),
+    )
+}
+
+/// What the frame holds, as keys.
+fn keys_of(frame: &CellFrame) -> Vec<FrameKey> {
+    let mut keys: Vec<FrameKey> = frame.obs.iter().map(|(k, _)| FrameKey::Obs(k.clone())).collect();
+    keys.extend(frame.obsm.iter().map(|(k, _)| FrameKey::Obsm(k.clone())));
+    keys.extend(frame.obsp.iter().map(|(k, _)| FrameKey::Obsp(k.clone())));
+    if let Uns::Map(entries) = &frame.uns {
+        keys.extend(entries.iter().map(|(k, _)| FrameKey::Uns(k.clone())));
+    }
+    keys
+}
+
+/// Check that each global stage, then each plot, finds what it reads in the frame or in
+/// what the stages before it write — before the first (possibly long) global stage runs.
+pub(crate) fn check_reads(plan: &Plan, globals: &[GlobalStep], frame: &CellFrame, plots: &[(String, Vec<FrameKey>)]) -> Result<()> {
+    let mut have = keys_of(frame);
+    for (step, g) in globals {
+        for r in g.reads() {
+            if !have.contains(&r) {
+                return Err(step_err(plan, *step, StageError::data(&plan.steps[*step].spec.stage.value, missing(&have, &r))));
+            }
+        }
+        have.extend(g.writes());
+    }
+    for (path, reads) in plots {
+        for r in reads {
+            if !have.contains(r) {
+                return Err(EngineError::Output { path: path.into(), message: format!("plot {}", missing(&have, r)) });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn step_err(plan: &Plan, step: usize, e: StageError) -> EngineError {
+    let s = &plan.steps[step].spec;
+    EngineError::Step { step: s.id.clone(), stage: s.stage.value.clone(), file: plan.spec.file.clone(), line: s.line, source: e }
+}
+
+/// Run the global stages in order on `frame`, each within the budget; returns the seconds
+/// each took.
+pub(crate) fn run_globals(
+    plan: &Plan,
+    globals: &[GlobalStep],
+    frame: &mut CellFrame,
+    pool: &Arc<dyn MemoryPool>,
+    budget: u64,
+    progress: &dyn crate::exec::Progress,
+) -> Result<Vec<(usize, f64)>> {
+    let mut times = Vec::new();
+    let frame_res = MemoryConsumer::new("cell frame (obs, embeddings, graphs)").register(pool);
+    for (step, g) in globals {
+        let id = &plan.steps[*step].spec.id;
+        let frame_res_now = frame_res.new_empty();
+        let _ = frame_res_now.try_grow(frame.size_bytes());
+        let need = g.memory_bytes(frame);
+        let r = MemoryConsumer::new(format!("step {id}")).register(pool);
+        if r.try_grow(need).is_err() {
+            return Err(EngineError::Budget(format!(
+                "step {id} needs {} for {} cells beside the {} frame; the budget is {} — give --memory {} or more",
+                human(need),
+                frame.n_cells,
+                human(frame.size_bytes()),
+                human(budget as usize),
+                human(need + frame.size_bytes() + (256 << 20))
+            )));
+        }
+        progress.pass_started(&format!("{id} ({} cells, in memory)", frame.n_cells), 1);
+        let t = Instant::now();
+        let out = g.run(frame).map_err(|e| step_err(plan, *step, e));
+        progress.advance(1);
+        progress.pass_finished();
+        frame.apply(out?);
+        times.push((*step, t.elapsed().as_secs_f64()));
+        drop(r);
+        drop(frame_res_now);
+    }
+    Ok(times)
+}
