@@ -224,6 +224,8 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
                 writers: h5ad_paths.iter().map(|p| (p.clone(), None)).collect(),
                 genes: final_genes,
                 frame: FrameCollector::new(keep_obsm),
+                frame_res: MemoryConsumer::new("obs and embeddings kept for the outputs").register(&pool),
+                budget: opts.memory_bytes,
             };
             let PassOut { states, cells, .. } = ctx.pass(&label, &work, Some(&mut sink), spill.as_ref(), None)?;
             for (i, w) in work.iter().enumerate() {
@@ -238,7 +240,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
             let final_genes = chain_genes(&ctx, &chain)?;
             let uns = chain_uns(&chain);
             record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64() });
-            let Sink { writers, frame, .. } = sink;
+            let Sink { writers, frame, frame_res, .. } = sink;
             let mut frame = frame.finish(uns)?;
             if frame.n_cells == 0 {
                 return Err(EngineError::Empty("no cell reached the outputs".into()));
@@ -252,7 +254,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
                 })
                 .collect();
             globals::check_reads(plan, &globals, &frame, &plot_reads)?;
-            for (step, secs) in globals::run_globals(plan, &globals, &mut frame, &pool, opts.memory_bytes, progress)? {
+            for (step, secs) in globals::run_globals(plan, &globals, &mut frame, &frame_res, &pool, opts.memory_bytes, progress)? {
                 step_nanos[step].fetch_add((secs * 1e9) as u64, Ordering::Relaxed);
                 step_cells[step] = (frame.n_cells as u64, frame.n_cells as u64);
                 record.passes.push(PassRecord { label: format!("in memory: {}", plan.steps[step].spec.id), cells: frame.n_cells as u64, seconds: secs });
@@ -503,6 +505,9 @@ struct Sink {
     writers: Vec<(PathBuf, Option<H5adWriter>)>,
     genes: GeneTable,
     frame: FrameCollector,
+    /// The frame's memory, held from the pool like every other buffer.
+    frame_res: MemoryReservation,
+    budget: u64,
 }
 
 impl Sink {
@@ -524,7 +529,17 @@ impl Sink {
                 w.write_batch(batch)?;
             }
         }
-        self.frame.push(batch)
+        let bytes = self.frame.push(batch)?;
+        if self.frame_res.try_grow(bytes).is_err() {
+            return Err(EngineError::Budget(format!(
+                "the obs columns and embeddings of {} cells, kept in memory for the global stages and outputs, need {} beyond the budget of {}; give --memory {} or more",
+                self.frame.n_cells(),
+                human(self.frame_res.size() + bytes),
+                human(self.budget as usize),
+                human((self.frame_res.size() + bytes) * 2 + (256 << 20))
+            )));
+        }
+        Ok(())
     }
 }
 

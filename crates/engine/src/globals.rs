@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use arrow::array::ArrayRef;
 use atlasflow_core::{CellBatch, CellFrame, Embedding, FrameKey, GlobalStage, StageError, Uns};
-use datafusion_execution::memory_pool::{MemoryConsumer, MemoryPool};
+use datafusion_execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 
 use crate::error::{EngineError, Result};
 use crate::exec::human;
@@ -29,8 +29,13 @@ impl FrameCollector {
         FrameCollector { names: None, parts: Vec::new(), obsm: Vec::new(), keep_obsm, n: 0 }
     }
 
-    /// Add one batch (they arrive in stream order).
-    pub fn push(&mut self, batch: &CellBatch) -> Result<()> {
+    /// Cells gathered so far.
+    pub fn n_cells(&self) -> usize {
+        self.n
+    }
+
+    /// Add one batch (they arrive in stream order); returns the bytes it added.
+    pub fn push(&mut self, batch: &CellBatch) -> Result<usize> {
         let cols = batch.obs_columns();
         let names: Vec<String> = cols.iter().map(|(n, _)| n.clone()).collect();
         match &self.names {
@@ -40,10 +45,12 @@ impl FrameCollector {
             }
             Some(_) => {}
         }
+        let mut bytes: usize = cols.iter().map(|(_, c)| c.get_array_memory_size()).sum();
         self.parts.push(cols.into_iter().map(|(_, c)| c).collect());
         if self.keep_obsm {
             for key in batch.obsm_keys() {
                 let Some((data, width)) = batch.obsm(&key) else { continue };
+                bytes += data.len() * 4;
                 match self.obsm.iter_mut().find(|(k, _, _)| *k == key) {
                     Some((_, v, w)) if *w == width => v.extend_from_slice(data),
                     Some(_) => return Err(EngineError::Empty(format!("embedding {key} changes width at cell {}", self.n))),
@@ -53,7 +60,7 @@ impl FrameCollector {
             }
         }
         self.n += batch.num_cells();
-        Ok(())
+        Ok(bytes)
     }
 
     /// The frame of every cell, with `uns` from the streamed stages.
@@ -128,21 +135,21 @@ fn step_err(plan: &Plan, step: usize, e: StageError) -> EngineError {
 }
 
 /// Run the global stages in order on `frame`, each within the budget; returns the seconds
-/// each took.
+/// each took. `frame_res` holds the frame's memory (obs and the streamed embeddings) and
+/// grows with the graphs and embeddings the stages add.
 pub(crate) fn run_globals(
     plan: &Plan,
     globals: &[GlobalStep],
     frame: &mut CellFrame,
+    frame_res: &MemoryReservation,
     pool: &Arc<dyn MemoryPool>,
     budget: u64,
     progress: &dyn crate::exec::Progress,
 ) -> Result<Vec<(usize, f64)>> {
     let mut times = Vec::new();
-    let frame_res = MemoryConsumer::new("cell frame (obs, embeddings, graphs)").register(pool);
+    let obs_bytes = frame_res.size().saturating_sub(frame.size_bytes());
     for (step, g) in globals {
         let id = &plan.steps[*step].spec.id;
-        let frame_res_now = frame_res.new_empty();
-        let _ = frame_res_now.try_grow(frame.size_bytes());
         let need = g.memory_bytes(frame);
         let r = MemoryConsumer::new(format!("step {id}")).register(pool);
         if r.try_grow(need).is_err() {
@@ -150,9 +157,9 @@ pub(crate) fn run_globals(
                 "step {id} needs {} for {} cells beside the {} frame; the budget is {} — give --memory {} or more",
                 human(need),
                 frame.n_cells,
-                human(frame.size_bytes()),
+                human(frame_res.size()),
                 human(budget as usize),
-                human(need + frame.size_bytes() + (256 << 20))
+                human(need + frame_res.size() + (256 << 20))
             )));
         }
         progress.pass_started(&format!("{id} ({} cells, in memory)", frame.n_cells), 1);
@@ -163,7 +170,16 @@ pub(crate) fn run_globals(
         frame.apply(out?);
         times.push((*step, t.elapsed().as_secs_f64()));
         drop(r);
-        drop(frame_res_now);
+        let now = obs_bytes + frame.size_bytes();
+        if frame_res.try_resize(now).is_err() {
+            return Err(EngineError::Budget(format!(
+                "after step {id} the frame of {} cells holds {}, beyond the budget of {}; give --memory {} or more",
+                frame.n_cells,
+                human(now),
+                human(budget as usize),
+                human(now * 2 + (256 << 20))
+            )));
+        }
     }
     Ok(times)
 }
