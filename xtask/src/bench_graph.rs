@@ -61,6 +61,9 @@ pub struct GraphRun {
     pub scanpy_steps: Vec<(String, f64)>,
     /// Leiden clusters found by each.
     pub clusters: (usize, usize),
+    /// Why a side has no number (e.g. stopped by hand), if so.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 const PREPROCESS: &str = "steps:
@@ -187,6 +190,9 @@ pub fn section(dir: &Path) -> String {
             steps(&r.atlasflow_steps),
             steps(&r.scanpy_steps)
         ));
+    }
+    for r in runs.iter().filter(|r| r.note.is_some()) {
+        s.push_str(&format!("\n{} cells: {}\n", r.cells, r.note.as_deref().unwrap_or("")));
     }
     if let Some(r) = runs.first() {
         s.push_str(&format!("\nMachine: {}; atlasflow --threads {}.\n", r.machine, r.threads));
