@@ -173,11 +173,8 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
         let (stream, global): (Vec<usize>, Vec<usize>) = target.chain.iter().partition(|&&s| !plan.steps[s].configured.global);
         let mut chain: Vec<StepSlots> = stream.iter().map(|&s| StepSlots { step: s, slots: None }).collect();
         let globals = instantiate_globals(&ctx, &global)?;
-        let plots: Vec<(PathBuf, PlotOptions)> = outs
-            .iter()
-            .filter(|o| matches!(o.spec.kind, OutputKind::Plot))
-            .map(|o| Ok((output_path(&o.spec.path, opts), crate::outputs::plot_params(&o.spec, &plan.spec.file)?)))
-            .collect::<Result<_>>()?;
+        let plots: Vec<(PathBuf, &PlotOptions)> =
+            outs.iter().filter_map(|o| o.plot.as_ref().map(|p| (output_path(&o.spec.path, opts), p))).collect();
         let keep_obsm = !globals.is_empty() || outs.iter().any(|o| !matches!(o.spec.kind, OutputKind::H5ad));
         let h5ad_paths: Vec<PathBuf> =
             outs.iter().filter(|o| matches!(o.spec.kind, OutputKind::H5ad)).map(|o| output_path(&o.spec.path, opts)).collect();
@@ -268,8 +265,9 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
                         OutputKind::H5ad => {}
                         OutputKind::Parquet => crate::outputs::write_parquet(&frame, &path)?,
                         OutputKind::Plot => {
-                            let Some((_, po)) = plots.iter().find(|(p, _)| *p == path) else { continue };
-                            crate::outputs::write_plot(&mut frame, po, &path)?;
+                            if let Some(po) = &o.plot {
+                                crate::outputs::write_plot(&mut frame, po, &path)?;
+                            }
                         }
                     }
                     if !matches!(o.spec.kind, OutputKind::H5ad) {
@@ -345,7 +343,7 @@ struct Ctx<'a> {
     step_nanos: &'a [AtomicU64],
 }
 
-fn step_error(plan: &Plan, step: usize, e: atlasflow_core::StageError) -> EngineError {
+pub(crate) fn step_error(plan: &Plan, step: usize, e: atlasflow_core::StageError) -> EngineError {
     let s = &plan.steps[step].spec;
     EngineError::Step { step: s.id.clone(), stage: s.stage.value.clone(), file: plan.spec.file.clone(), line: s.line, source: e }
 }

@@ -10,7 +10,7 @@ use atlasflow_core::{CellBatch, CellFrame, Embedding, FrameKey, GlobalStage, Sta
 use datafusion_execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 
 use crate::error::{EngineError, Result};
-use crate::exec::human;
+use crate::exec::{human, step_error};
 use crate::plan::Plan;
 
 /// Gathers, batch by batch of the final pass, what global stages and frame outputs read:
@@ -114,7 +114,7 @@ pub(crate) fn check_reads(plan: &Plan, globals: &[GlobalStep], frame: &CellFrame
     for (step, g) in globals {
         for r in g.reads() {
             if !have.contains(&r) {
-                return Err(step_err(plan, *step, StageError::data(&plan.steps[*step].spec.stage.value, missing(&have, &r))));
+                return Err(step_error(plan, *step, StageError::data(&plan.steps[*step].spec.stage.value, missing(&have, &r))));
             }
         }
         have.extend(g.writes());
@@ -127,11 +127,6 @@ pub(crate) fn check_reads(plan: &Plan, globals: &[GlobalStep], frame: &CellFrame
         }
     }
     Ok(())
-}
-
-fn step_err(plan: &Plan, step: usize, e: StageError) -> EngineError {
-    let s = &plan.steps[step].spec;
-    EngineError::Step { step: s.id.clone(), stage: s.stage.value.clone(), file: plan.spec.file.clone(), line: s.line, source: e }
 }
 
 /// Run the global stages in order on `frame`, each within the budget; returns the seconds
@@ -164,7 +159,7 @@ pub(crate) fn run_globals(
         }
         progress.pass_started(&format!("{id} ({} cells, in memory)", frame.n_cells), 1);
         let t = Instant::now();
-        let out = g.run(frame).map_err(|e| step_err(plan, *step, e));
+        let out = g.run(frame).map_err(|e| step_error(plan, *step, e));
         progress.advance(1);
         progress.pass_finished();
         frame.apply(out?);

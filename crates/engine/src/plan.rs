@@ -28,6 +28,8 @@ pub struct PlannedOutput {
     pub spec: crate::spec::OutputSpec,
     /// Step indices from the source to the written step.
     pub chain: Vec<usize>,
+    /// A plot's checked options.
+    pub plot: Option<crate::outputs::PlotOptions>,
 }
 
 /// Outputs that read the same step: one run of the chain writes all of them (the globals
@@ -160,10 +162,11 @@ impl Plan {
                 chain.push(j);
             }
             chain.reverse();
-            if matches!(o.kind, crate::spec::OutputKind::Plot) {
-                crate::outputs::plot_params(o, &file)?;
-            }
-            outputs.push(PlannedOutput { spec: o.clone(), chain });
+            let plot = match o.kind {
+                crate::spec::OutputKind::Plot => Some(crate::outputs::plot_params(o, &file)?),
+                _ => None,
+            };
+            outputs.push(PlannedOutput { spec: o.clone(), chain, plot });
         }
         let mut targets: Vec<Target> = Vec::new();
         for (i, o) in outputs.iter().enumerate() {

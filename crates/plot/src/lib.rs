@@ -20,7 +20,7 @@
 //! offset text.
 //!
 //! Entry points: [`plot_embedding`] (a [`atlasflow_core::CellFrame`] to a file), [`render`]
-//! (an embedding and [`Coloring`] to bytes) and the [`Plot`] global stage.
+//! (an embedding and [`Coloring`] to bytes). The engine draws plots as outputs of a step.
 
 pub mod color;
 pub mod coloring;
@@ -36,7 +36,6 @@ pub mod points;
 pub mod raster;
 pub mod scale;
 pub mod scene;
-pub mod stage;
 pub mod svg;
 pub mod ticks;
 
@@ -47,4 +46,3 @@ pub use output::Format;
 pub use params::{LegendLoc, PlotParams, STAGE, VBound};
 pub use plot::{PlotInfo, Rendered, plot_embedding, render};
 pub use scale::ColorScale;
-pub use stage::Plot;

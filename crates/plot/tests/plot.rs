@@ -263,20 +263,6 @@ fn errors_name_what_is_missing_and_leave_no_file() {
 }
 
 #[test]
-fn stage_returns_the_colors_for_uns() {
-    use atlasflow_core::GlobalStage;
-    let frame = blobs(100);
-    let dir = tempfile::tempdir().unwrap();
-    let stage = atlasflow_plot::Plot::new(params("cluster"), dir.path().join("s.png")).unwrap();
-    assert!(stage.reads().contains(&atlasflow_core::FrameKey::Obsm("X_umap".into())));
-    let out = stage.run(&frame).unwrap();
-    assert_eq!(out.uns.len(), 1);
-    assert_eq!(out.uns[0].0, "cluster_colors");
-    assert!(dir.path().join("s.png").exists());
-    assert!(atlasflow_plot::Plot::new(params("cluster"), "a.jpg").is_err());
-}
-
-#[test]
 fn same_bytes_whatever_the_thread_count() {
     let frame = blobs(200_000);
     let e = frame.obsm("X_umap").unwrap();
