@@ -13,7 +13,7 @@ use thiserror::Error;
 
 pub mod h5ad;
 
-pub use h5ad::{H5adReader, H5adWriter, XKind};
+pub use h5ad::{ColumnSummary, H5adReader, H5adSummary, H5adWriter, XKind, XSummary, inspect_h5ad};
 
 /// What went wrong reading or writing a file. Each variant carries the file and, when the
 /// problem is inside it, the HDF5 path (e.g. `/X/indptr`).

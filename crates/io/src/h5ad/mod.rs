@@ -6,11 +6,15 @@
 //! - [`H5adWriter`] appends row blocks and writes obs, var, obsm, varm and uns with the
 //!   encoding attributes anndata 0.12 writes, so scanpy 1.11.5 opens the result as if
 //!   anndata had written it.
+//! - [`inspect_h5ad`] summarises a file for a person (`atlasflow inspect`) from its
+//!   metadata and small arrays, never reading X's values.
 //! - [`encoding`] holds the shared attribute names, versions and HDF5 string helpers.
 
 pub mod encoding;
+mod inspect;
 mod read;
 mod write;
 
+pub use inspect::{ColumnSummary, H5adSummary, XSummary, inspect_h5ad};
 pub use read::H5adReader;
 pub use write::{H5adWriter, XKind};
