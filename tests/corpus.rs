@@ -162,12 +162,15 @@ fn write_strings(f: &hdf5::File, path: &str, values: &[String]) {
     replace(f, path, &v);
 }
 
+/// The tutorial pipeline's census source, which the corpus replaces by an h5ad file.
+const CENSUS_SOURCE: &str = "source:\n  census: ../data/example/atlas       # cellxgene_census.open_soma(...)\n  organism: Mus musculus\n  obs_filter: \"dataset_title == 'Liver — Smart-seq2, synthetic example'\"\n  genes: dataset_presence             # get_presence_matrix(...)[dataset, :].nonzero()\n";
+
 /// The tutorial pipeline as text, its source the synthetic input, edited by `f`, written
 /// to `<name>.yaml`.
 fn yaml(dir: &Path, name: &str, f: impl FnOnce(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(pipeline())
         .unwrap()
-        .replace("../data/example/smartseq2-liver-example.h5ad", synth().to_str().unwrap());
+        .replace(CENSUS_SOURCE, &format!("source:\n  h5ad: {}\n", synth().display()));
     let edited = f(text.clone());
     assert_ne!(edited, text, "{name}: the edit changed nothing");
     let p = dir.join(format!("{name}.yaml"));
@@ -412,7 +415,7 @@ const CASES: &[Case] = &[
         expect: Want::Error(&["indices_short.h5ad", "/X/indices", "entries"]),
     },
     /// A negative count.
-    Case { name: "negative_count", make: |d| with_x_value(d, "negative_count", -2.0), args: &[], expect: Want::Error(&["negative_count.h5ad", "census-smartseq2-liver.yaml:16", "negative count -2", "cell_0000002"]) },
+    Case { name: "negative_count", make: |d| with_x_value(d, "negative_count", -2.0), args: &[], expect: Want::Error(&["negative_count.h5ad", "census-smartseq2-liver.yaml:24", "negative count -2", "cell_0000002"]) },
     /// NaN in X.
     Case { name: "nan", make: |d| with_x_value(d, "nan", f32::NAN), args: &[], expect: Want::Error(&["nan.h5ad", "/X/data", "value NaN at row 2", "finite"]) },
     /// +inf in X.
@@ -512,11 +515,11 @@ const CASES: &[Case] = &[
         expect: Want::Error(&["categorical_bad_code.h5ad", "/obs/cell_type/codes", "row 9: code 99"]),
     },
     /// feature_length 0 for two genes.
-    Case { name: "zero_feature_length", make: |d| with_feature_length(d, "zero_feature_length", 0.0), args: &[], expect: Want::Error(&["zero_feature_length.h5ad", "census-smartseq2-liver.yaml:16", "2 of 2000 genes", "feature_length", "(0)"]) },
+    Case { name: "zero_feature_length", make: |d| with_feature_length(d, "zero_feature_length", 0.0), args: &[], expect: Want::Error(&["zero_feature_length.h5ad", "census-smartseq2-liver.yaml:24", "2 of 2000 genes", "feature_length", "(0)"]) },
     /// feature_length negative for two genes.
-    Case { name: "negative_feature_length", make: |d| with_feature_length(d, "negative_feature_length", -5.0), args: &[], expect: Want::Error(&["negative_feature_length.h5ad", "census-smartseq2-liver.yaml:16", "2 of 2000 genes", "feature_length", "(-5)"]) },
+    Case { name: "negative_feature_length", make: |d| with_feature_length(d, "negative_feature_length", -5.0), args: &[], expect: Want::Error(&["negative_feature_length.h5ad", "census-smartseq2-liver.yaml:24", "2 of 2000 genes", "feature_length", "(-5)"]) },
     /// feature_length missing (NaN) for two genes.
-    Case { name: "nan_feature_length", make: |d| with_feature_length(d, "nan_feature_length", f64::NAN), args: &[], expect: Want::Error(&["nan_feature_length.h5ad", "census-smartseq2-liver.yaml:16", "2 of 2000 genes", "feature_length", "(NaN)"]) },
+    Case { name: "nan_feature_length", make: |d| with_feature_length(d, "nan_feature_length", f64::NAN), args: &[], expect: Want::Error(&["nan_feature_length.h5ad", "census-smartseq2-liver.yaml:24", "2 of 2000 genes", "feature_length", "(NaN)"]) },
     /// var without the feature_length column (10x data has none).
     Case {
         name: "no_feature_length",
@@ -528,7 +531,7 @@ const CASES: &[Case] = &[
             })
         },
         args: &[],
-        expect: Want::Error(&["no_feature_length.h5ad", "census-smartseq2-liver.yaml:16", "var has no column \"feature_length\""]),
+        expect: Want::Error(&["no_feature_length.h5ad", "census-smartseq2-liver.yaml:24", "var has no column \"feature_length\""]),
     },
     /// feature_length as strings.
     Case {
@@ -540,7 +543,7 @@ const CASES: &[Case] = &[
             })
         },
         args: &[],
-        expect: Want::Error(&["feature_length_strings.h5ad", "census-smartseq2-liver.yaml:16", "feature_length", "not numeric"]),
+        expect: Want::Error(&["feature_length_strings.h5ad", "census-smartseq2-liver.yaml:24", "feature_length", "not numeric"]),
     },
     /// obs index one entry short of X's rows.
     Case {
@@ -602,7 +605,7 @@ const CASES: &[Case] = &[
     },
     // ---- the data leaves nothing ----
     /// Every cell filtered out by filter_cells.
-    Case { name: "all_cells_filtered", make: copy_input_named, args: &["--set", "filter_cells.min_genes=1000000"], expect: Want::Error(&["census-smartseq2-liver.yaml:20", "filter_cells", "removed all 300 cells"]) },
+    Case { name: "all_cells_filtered", make: copy_input_named, args: &["--set", "filter_cells.min_genes=1000000"], expect: Want::Error(&["census-smartseq2-liver.yaml:28", "filter_cells", "removed all 300 cells"]) },
     // ---- command line ----
     /// A memory budget too small for the PCA state: refused before any pass.
     Case { name: "memory_too_small", make: copy_input_named, args: &["--memory", "2MiB"], expect: Want::Error(&["--memory", "memory budget exceeded"]) },
@@ -619,55 +622,55 @@ const CASES: &[Case] = &[
     /// --set naming no step.
     Case { name: "set_unknown_step", make: copy_input_named, args: &["--set", "filter_cell.min_genes=3"], expect: Want::Error(&["--set: no step \"filter_cell\"", "steps: gene_length_normalize"]) },
     /// --set with a misspelled parameter: the step's line.
-    Case { name: "set_unknown_param", make: copy_input_named, args: &["--set", "filter_cells.min_gene=3"], expect: Want::Error(&["census-smartseq2-liver.yaml:20:", "unknown parameter \"min_gene\"", "min_genes"]) },
+    Case { name: "set_unknown_param", make: copy_input_named, args: &["--set", "filter_cells.min_gene=3"], expect: Want::Error(&["census-smartseq2-liver.yaml:28:", "unknown parameter \"min_gene\"", "min_genes"]) },
     /// --set with an out-of-range value.
-    Case { name: "set_out_of_range", make: copy_input_named, args: &["--set", "pca.n_comps=0"], expect: Want::Error(&["census-smartseq2-liver.yaml:33:", "n_comps", "at least 1"]) },
+    Case { name: "set_out_of_range", make: copy_input_named, args: &["--set", "pca.n_comps=0"], expect: Want::Error(&["census-smartseq2-liver.yaml:41:", "n_comps", "at least 1"]) },
     // ---- the YAML ----
     /// An unknown stage.
-    Case { name: "unknown_stage", make: |d| yaml_replace(d, "unknown_stage", "stage: log1p", "stage: log1pp"), args: &[], expect: Want::Error(&["unknown_stage.yaml:26:", "unknown stage \"log1pp\"", "did you mean log1p?"]) },
+    Case { name: "unknown_stage", make: |d| yaml_replace(d, "unknown_stage", "stage: log1p", "stage: log1pp"), args: &[], expect: Want::Error(&["unknown_stage.yaml:31:", "unknown stage \"log1pp\"", "did you mean log1p?"]) },
     /// A misspelled parameter.
-    Case { name: "misspelled_param", make: |d| yaml_replace(d, "misspelled_param", "min_genes: 500", "min_gene: 500"), args: &[], expect: Want::Error(&["misspelled_param.yaml:21:", "unknown parameter \"min_gene\"", "did you mean min_genes?"]) },
+    Case { name: "misspelled_param", make: |d| yaml_replace(d, "misspelled_param", "min_genes: 500", "min_gene: 500"), args: &[], expect: Want::Error(&["misspelled_param.yaml:26:", "unknown parameter \"min_gene\"", "did you mean min_genes?"]) },
     /// max_fraction 2.
     Case {
         name: "max_fraction_2",
         make: |d| yaml_replace(d, "max_fraction_2", "target_sum: 1e4", "target_sum: 1e4\n    exclude_highly_expressed: true\n    max_fraction: 2"),
         args: &[],
-        expect: Want::Error(&["max_fraction_2.yaml:27:", "max_fraction", "[0, 1]"]),
+        expect: Want::Error(&["max_fraction_2.yaml:32:", "max_fraction", "[0, 1]"]),
     },
     /// n_top_genes 0.
-    Case { name: "n_top_genes_0", make: |d| yaml_replace(d, "n_top_genes_0", "n_top_genes: 1000", "n_top_genes: 0"), args: &[], expect: Want::Error(&["n_top_genes_0.yaml:29:", "n_top_genes", "at least 1"]) },
+    Case { name: "n_top_genes_0", make: |d| yaml_replace(d, "n_top_genes_0", "n_top_genes: 1000", "n_top_genes: 0"), args: &[], expect: Want::Error(&["n_top_genes_0.yaml:34:", "n_top_genes", "at least 1"]) },
     /// target_sum -1.
-    Case { name: "target_sum_negative", make: |d| yaml_replace(d, "target_sum_negative", "target_sum: 1e4", "target_sum: -1"), args: &[], expect: Want::Error(&["target_sum_negative.yaml:25:", "target_sum", "positive"]) },
+    Case { name: "target_sum_negative", make: |d| yaml_replace(d, "target_sum_negative", "target_sum: 1e4", "target_sum: -1"), args: &[], expect: Want::Error(&["target_sum_negative.yaml:30:", "target_sum", "positive"]) },
     /// min_cells negative.
-    Case { name: "min_cells_negative", make: |d| yaml_replace(d, "min_cells_negative", "min_cells: 5", "min_cells: -5"), args: &[], expect: Want::Error(&["min_cells_negative.yaml:23:", "min_cells"]) },
+    Case { name: "min_cells_negative", make: |d| yaml_replace(d, "min_cells_negative", "min_cells: 5", "min_cells: -5"), args: &[], expect: Want::Error(&["min_cells_negative.yaml:28:", "min_cells"]) },
     /// A word where a number goes.
-    Case { name: "wrong_type_number", make: |d| yaml_replace(d, "wrong_type_number", "min_genes: 500", "min_genes: many"), args: &[], expect: Want::Error(&["wrong_type_number.yaml:21:", "min_genes", "expected a whole number"]) },
+    Case { name: "wrong_type_number", make: |d| yaml_replace(d, "wrong_type_number", "min_genes: 500", "min_genes: many"), args: &[], expect: Want::Error(&["wrong_type_number.yaml:26:", "min_genes", "expected a whole number"]) },
     /// A string where a boolean goes.
-    Case { name: "wrong_type_bool", make: |d| yaml_replace(d, "wrong_type_bool", "subset: true", "subset: maybe"), args: &[], expect: Want::Error(&["wrong_type_bool.yaml:30:", "subset"]) },
+    Case { name: "wrong_type_bool", make: |d| yaml_replace(d, "wrong_type_bool", "subset: true", "subset: maybe"), args: &[], expect: Want::Error(&["wrong_type_bool.yaml:35:", "subset"]) },
     /// A list where a number goes.
-    Case { name: "wrong_type_list", make: |d| yaml_replace(d, "wrong_type_list", "max_value: 10", "max_value: [10, 20]"), args: &[], expect: Want::Error(&["wrong_type_list.yaml:32:", "max_value", "a list"]) },
+    Case { name: "wrong_type_list", make: |d| yaml_replace(d, "wrong_type_list", "max_value: 10", "max_value: [10, 20]"), args: &[], expect: Want::Error(&["wrong_type_list.yaml:37:", "max_value", "a list"]) },
     /// An unknown flavor.
-    Case { name: "unknown_flavor", make: |d| yaml_replace(d, "unknown_flavor", "flavor: seurat", "flavor: seurat_v9"), args: &[], expect: Want::Error(&["unknown_flavor.yaml:28:", "allowed: seurat, cell_ranger"]) },
+    Case { name: "unknown_flavor", make: |d| yaml_replace(d, "unknown_flavor", "flavor: seurat", "flavor: seurat_v9"), args: &[], expect: Want::Error(&["unknown_flavor.yaml:33:", "allowed: seurat, cell_ranger"]) },
     /// A cycle through `input:`: filter_cells reads filter_genes, which reads filter_cells.
     Case {
         name: "input_cycle",
         make: |d| yaml_replace(d, "input_cycle", "    min_genes: 500", "    min_genes: 500\n    input: filter_genes"),
         args: &[],
-        expect: Want::Error(&["input_cycle.yaml:20:", "steps form a cycle: filter_cells ← filter_genes ← filter_cells"]),
+        expect: Want::Error(&["input_cycle.yaml:25:", "steps form a cycle: filter_cells ← filter_genes ← filter_cells"]),
     },
     /// A step reading itself.
     Case {
         name: "input_self",
         make: |d| yaml_replace(d, "input_self", "    min_genes: 500", "    min_genes: 500\n    input: filter_cells"),
         args: &[],
-        expect: Want::Error(&["input_self.yaml:22:", "reads itself"]),
+        expect: Want::Error(&["input_self.yaml:27:", "reads itself"]),
     },
     /// `input:` naming no step.
     Case {
         name: "input_missing",
         make: |d| yaml_replace(d, "input_missing", "  - stage: log1p", "  - stage: log1p\n    input: nowhere"),
         args: &[],
-        expect: Want::Error(&["input_missing.yaml:27:", "input \"nowhere\" is not a step id"]),
+        expect: Want::Error(&["input_missing.yaml:32:", "input \"nowhere\" is not a step id"]),
     },
     /// Two steps with the same id.
     Case {
@@ -678,10 +681,10 @@ const CASES: &[Case] = &[
             })
         },
         args: &[],
-        expect: Want::Error(&["duplicate_step_ids.yaml:25:", "duplicate step id \"same\""]),
+        expect: Want::Error(&["duplicate_step_ids.yaml:30:", "duplicate step id \"same\""]),
     },
     /// A step without `stage:`.
-    Case { name: "step_without_stage", make: |d| yaml_replace(d, "step_without_stage", "  - stage: log1p", "  - id: lg"), args: &[], expect: Want::Error(&["step_without_stage.yaml:26:", "no `stage:`"]) },
+    Case { name: "step_without_stage", make: |d| yaml_replace(d, "step_without_stage", "  - stage: log1p", "  - id: lg"), args: &[], expect: Want::Error(&["step_without_stage.yaml:31:", "no `stage:`"]) },
     /// No outputs.
     Case {
         name: "no_outputs",
@@ -694,26 +697,26 @@ const CASES: &[Case] = &[
         name: "output_from_missing",
         make: |d| yaml_replace(d, "output_from_missing", "census-smartseq2-liver.h5ad\n", "census-smartseq2-liver.h5ad\n    from: nowhere\n"),
         args: &[],
-        expect: Want::Error(&["output_from_missing.yaml:41:", "\"nowhere\"", "not a step id"]),
+        expect: Want::Error(&["output_from_missing.yaml:46:", "\"nowhere\"", "not a step id"]),
     },
     /// Two outputs writing one file.
     Case {
         name: "output_twice",
         make: |d| yaml_replace(d, "output_twice", "census-smartseq2-liver.h5ad\n", "census-smartseq2-liver.h5ad\n  - h5ad: results/census-smartseq2-liver.h5ad\n"),
         args: &[],
-        expect: Want::Error(&["output_twice.yaml:41:", "two outputs write"]),
+        expect: Want::Error(&["output_twice.yaml:46:", "two outputs write"]),
     },
     /// An unknown key in an output.
     Case {
         name: "output_unknown_key",
         make: |d| yaml_replace(d, "output_unknown_key", "census-smartseq2-liver.h5ad\n", "census-smartseq2-liver.h5ad\n    compression: gzip\n"),
         args: &[],
-        expect: Want::Error(&["output_unknown_key.yaml:41:", "unknown output key \"compression\""]),
+        expect: Want::Error(&["output_unknown_key.yaml:46:", "unknown output key \"compression\""]),
     },
     /// An unknown top-level key.
-    Case { name: "unknown_top_level_key", make: |d| yaml_replace(d, "unknown_top_level_key", "seed: 0\n", "seed: 0\nthreads: 4\n"), args: &[], expect: Want::Error(&["unknown_top_level_key.yaml:13:1: unknown field `threads`", "top-level keys"]) },
+    Case { name: "unknown_top_level_key", make: |d| yaml_replace(d, "unknown_top_level_key", "seed: 0\n", "seed: 0\nthreads: 4\n"), args: &[], expect: Want::Error(&["unknown_top_level_key.yaml:18:1: unknown field `threads`", "top-level keys"]) },
     /// Not YAML: an unclosed bracket.
-    Case { name: "bad_yaml_syntax", make: |d| yaml_replace(d, "bad_yaml_syntax", "percent_top: null", "percent_top: [50, 100"), args: &[], expect: Want::Error(&["bad_yaml_syntax.yaml:20:"]) },
+    Case { name: "bad_yaml_syntax", make: |d| yaml_replace(d, "bad_yaml_syntax", "percent_top: null", "percent_top: [50, 100"), args: &[], expect: Want::Error(&["bad_yaml_syntax.yaml:25:"]) },
     /// An empty pipeline file.
     Case { name: "empty_yaml", make: |d| yaml(d, "empty_yaml", |_| String::new()), args: &[], expect: Want::Error(&["empty_yaml.yaml:1:1:", "unexpected end of input"]) },
     /// A pipeline whose source does not exist.

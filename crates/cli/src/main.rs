@@ -9,6 +9,8 @@ use atlasflow_engine::{EngineError, Plan, PipelineSpec, Progress, RunOptions};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod atlas;
+
 /// Single-cell RNA-seq pipelines from YAML, streaming, with scanpy's answers.
 #[derive(Parser)]
 #[command(name = "atlasflow", version, about)]
@@ -25,6 +27,12 @@ enum Command {
     Validate(SpecArgs),
     /// Print the passes over the data, what each reads, and memory per stage.
     Explain(RunArgs),
+    /// Build or extend an atlas store (the Census data model as Parquet) from h5ad files.
+    Ingest(atlas::IngestArgs),
+    /// Run SQL over a store's tables (datasets, summary, obs, var, …).
+    Query(atlas::QueryArgs),
+    /// Describe an h5ad file or an atlas store.
+    Inspect(atlas::InspectArgs),
 }
 
 #[derive(Args)]
@@ -40,7 +48,7 @@ struct SpecArgs {
 struct RunArgs {
     #[command(flatten)]
     spec: SpecArgs,
-    /// An h5ad file replacing the pipeline's source.
+    /// An h5ad file replacing the pipeline's source (or, for a census source, another store).
     #[arg(long)]
     input: Option<PathBuf>,
     /// Directory for every relative output path (default: the working directory).
@@ -138,8 +146,7 @@ fn record_path(plan: &Plan, opts: &RunOptions) -> PathBuf {
 fn with_input(e: EngineError, plan: &Plan, opts: &RunOptions) -> String {
     match &e {
         EngineError::Step { .. } => {
-            let atlasflow_engine::spec::SourceSpec::H5ad(src) = &plan.spec.source;
-            let input = opts.input.as_deref().unwrap_or(src);
+            let input = opts.input.as_deref().unwrap_or(plan.spec.source.path());
             format!("{e}\n  input: {}", input.display())
         }
         _ => e.to_string(),
@@ -149,6 +156,9 @@ fn with_input(e: EngineError, plan: &Plan, opts: &RunOptions) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), (u8, String)> = match &cli.command {
+        Command::Ingest(args) => atlas::ingest(args),
+        Command::Query(args) => atlas::query(args),
+        Command::Inspect(args) => atlas::inspect(args),
         Command::Validate(args) => load(args).map(|p| print!("{}", p.describe())).map_err(|e| (2, e.to_string())),
         Command::Explain(args) => (|| {
             let plan = load(&args.spec).map_err(|e| (2, e.to_string()))?;

@@ -121,8 +121,7 @@ fn spill_point(work: &[WorkSlot], source_genes: usize, current: Option<&Spill>) 
 
 /// Resolve the source path (the `--input` override wins).
 pub fn source_path(plan: &Plan, opts: &RunOptions) -> PathBuf {
-    let crate::spec::SourceSpec::H5ad(p) = &plan.spec.source;
-    opts.input.clone().unwrap_or_else(|| p.clone())
+    opts.input.clone().unwrap_or_else(|| plan.spec.source.path().to_path_buf())
 }
 
 /// Resolve an output path against `--out`.
@@ -149,8 +148,8 @@ pub fn peak_rss_bytes() -> u64 {
 /// Run every output of the plan.
 pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<RunRecord> {
     let started = Instant::now();
-    let src_path = source_path(plan, opts);
-    let source = Source::open_h5ad(&src_path)?;
+    let source = Source::open(&plan.spec, opts.input.as_deref())?;
+    let src_path = source.path().to_path_buf();
     let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(opts.memory_bytes as usize));
     let threads = opts.threads.max(1);
     let workers = rayon::ThreadPoolBuilder::new()

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::error::Result;
-use crate::exec::{human, source_path, RunOptions};
+use crate::exec::{human, RunOptions};
 use crate::granules;
 use crate::plan::Plan;
 use crate::registry::Op;
@@ -12,8 +12,8 @@ use crate::source::Source;
 
 /// The plan as text.
 pub fn explain(plan: &Plan, opts: &RunOptions) -> Result<String> {
-    let src_path = source_path(plan, opts);
-    let source = Source::open_h5ad(&src_path)?;
+    let source = Source::open(&plan.spec, opts.input.as_deref())?;
+    let src_path = source.path().to_path_buf();
     let row_nnz = source.row_nnz()?;
     let nnz: u64 = row_nnz.iter().sum();
     let grans = granules::plan(&row_nnz);

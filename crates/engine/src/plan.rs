@@ -181,9 +181,8 @@ impl Plan {
     /// The DAG as text, for `atlasflow validate`.
     pub fn describe(&self) -> String {
         let mut s = String::new();
-        let crate::spec::SourceSpec::H5ad(src) = &self.spec.source;
         let _ = writeln!(s, "pipeline {} (seed {})", self.spec.name, self.spec.seed);
-        let _ = writeln!(s, "source: h5ad {}", src.display());
+        let _ = writeln!(s, "source: {}", self.spec.source.describe());
         for (i, st) in self.steps.iter().enumerate() {
             let from = match st.input {
                 Some(j) if j + 1 != i => format!("  [reads {}]", self.steps[j].spec.id),

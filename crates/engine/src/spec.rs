@@ -6,6 +6,8 @@
 //! seed: 0
 //! source:
 //!   h5ad: ../data/example/smartseq2-example.h5ad   # relative to this file
+//!   # or a store:  census: ../data/example/atlas, with organism, obs_filter, var_filter,
+//!   #              genes (all | dataset_presence | dataset_presence_all), obs_columns
 //! steps:
 //!   - stage: filter_cells
 //!     min_genes: 500
@@ -96,10 +98,122 @@ struct RawPipeline {
 }
 
 /// Where cells come from.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum SourceSpec {
     /// An AnnData file.
     H5ad(PathBuf),
+    /// Cells of an atlas store selected as the Census selects them.
+    Census(CensusSource),
+}
+
+/// A `census:` source: the store and the query (`get_anndata`'s arguments).
+#[derive(Clone, Debug)]
+pub struct CensusSource {
+    /// The store directory (made by `atlasflow ingest`).
+    pub uri: PathBuf,
+    /// The query.
+    pub query: atlasflow_atlas::CensusQuery,
+    /// Lines of `obs_filter` and `var_filter`, for errors found when the filter meets the store.
+    pub obs_filter_line: u64,
+    /// See `obs_filter_line`.
+    pub var_filter_line: u64,
+}
+
+/// Keys a `census:` source takes besides `census:` (the store).
+pub const CENSUS_KEYS: [&str; 6] = ["organism", "measurement", "obs_filter", "var_filter", "genes", "obs_columns"];
+
+impl SourceSpec {
+    /// The file or directory cells are read from.
+    pub fn path(&self) -> &Path {
+        match self {
+            SourceSpec::H5ad(p) => p,
+            SourceSpec::Census(c) => &c.uri,
+        }
+    }
+
+    /// One line saying what the source is.
+    pub fn describe(&self) -> String {
+        match self {
+            SourceSpec::H5ad(p) => format!("h5ad {}", p.display()),
+            SourceSpec::Census(c) => {
+                let q = &c.query;
+                let mut s = format!("census {}", c.uri.display());
+                if let Some(o) = &q.organism {
+                    s += &format!(", organism {o}");
+                }
+                if let Some(f) = &q.obs_filter {
+                    s += &format!(", obs_filter \"{f}\"");
+                }
+                if let Some(f) = &q.var_filter {
+                    s += &format!(", var_filter \"{f}\"");
+                }
+                s + &format!(", genes {}", match q.genes {
+                    atlasflow_atlas::GeneSelection::All => "all",
+                    atlasflow_atlas::GeneSelection::DatasetPresence => "dataset_presence",
+                    atlasflow_atlas::GeneSelection::DatasetPresenceAll => "dataset_presence_all",
+                })
+            }
+        }
+    }
+}
+
+fn parse_census(file: &Path, base: &Path, map: &BTreeMap<String, Spanned<Value>>) -> Result<CensusSource> {
+    let mut query = atlasflow_atlas::CensusQuery::default();
+    let mut uri = PathBuf::new();
+    let (mut obs_line, mut var_line) = (0, 0);
+    for (k, v) in map {
+        let (line, col) = (v.referenced.line(), v.referenced.column());
+        match k.as_str() {
+            "census" => uri = base.join(as_str(file, "source.census", v)?),
+            "organism" => query.organism = Some(as_str(file, "source.organism", v)?.to_string()),
+            "measurement" => query.measurement = as_str(file, "source.measurement", v)?.to_string(),
+            "obs_filter" | "var_filter" => {
+                let text = match &v.value {
+                    Value::Null => None,
+                    _ => Some(as_str(file, &format!("source.{k}"), v)?.to_string()),
+                };
+                if let Some(t) = &text
+                    && let Err(e) = atlasflow_atlas::ValueFilter::parse(t)
+                {
+                    return Err(spec_err(file, line, col, format!("source.{k}: {e}")));
+                }
+                if k == "obs_filter" {
+                    query.obs_filter = text;
+                    obs_line = line;
+                } else {
+                    query.var_filter = text;
+                    var_line = line;
+                }
+            }
+            "genes" => {
+                let t = as_str(file, "source.genes", v)?;
+                query.genes = atlasflow_atlas::GeneSelection::parse(t).ok_or_else(|| {
+                    spec_err(file, line, col, format!("source.genes: unknown rule {t:?}; allowed: {}", atlasflow_atlas::GeneSelection::NAMES.join(", ")))
+                })?;
+            }
+            "obs_columns" => match &v.value {
+                Value::Null => query.obs_columns = None,
+                Value::List(items) => {
+                    let mut cols = Vec::new();
+                    for it in items {
+                        match it {
+                            Value::Str(s) => cols.push(s.clone()),
+                            other => {
+                                return Err(spec_err(file, line, col, format!("source.obs_columns: items must be strings, found {}", other.type_name())));
+                            }
+                        }
+                    }
+                    query.obs_columns = Some(cols);
+                }
+                other => return Err(spec_err(file, line, col, format!("source.obs_columns must be a list of column names, found {}", other.type_name()))),
+            },
+            other => {
+                let hint = crate::params::closest(other, &CENSUS_KEYS).map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
+                return Err(spec_err(file, line, col, format!("unknown census source key {other:?}{hint} (allowed: census, {})", CENSUS_KEYS.join(", "))));
+            }
+        }
+    }
+    Ok(CensusSource { uri, query, obs_filter_line: obs_line, var_filter_line: var_line })
 }
 
 /// One step as written: its stage, optional id and input, and its parameters.
@@ -224,10 +338,18 @@ impl PipelineSpec {
             Some((k, v)) if k == "h5ad" && raw.source.value.len() == 1 => {
                 SourceSpec::H5ad(base.join(as_str(file, "source.h5ad", v)?))
             }
+            _ if raw.source.value.contains_key("census") => SourceSpec::Census(parse_census(file, &base, &raw.source.value)?),
             Some((k, v)) if raw.source.value.len() == 1 => {
-                return Err(spec_err(file, v.referenced.line(), 0, format!("unknown source kind {k:?}; allowed: h5ad")));
+                return Err(spec_err(file, v.referenced.line(), 0, format!("unknown source kind {k:?}; allowed: h5ad, census")));
             }
-            _ => return Err(spec_err(file, src_line, 0, "source must have exactly one key, e.g. `h5ad: path/to/file.h5ad`")),
+            _ => {
+                return Err(spec_err(
+                    file,
+                    src_line,
+                    0,
+                    "source must be `h5ad: file.h5ad`, or `census: store/` with its query keys (organism, obs_filter, var_filter, genes, obs_columns)",
+                ));
+            }
         };
 
         let mut steps: Vec<StepSpec> = Vec::new();
@@ -356,7 +478,7 @@ mod tests {
     #[test]
     fn parses_steps_with_lines() {
         let s = PipelineSpec::parse(Path::new("p/x.yaml"), YAML).expect("parse");
-        assert_eq!(s.source, SourceSpec::H5ad(PathBuf::from("p/in.h5ad")));
+        assert_eq!(s.source.path(), Path::new("p/in.h5ad"));
         assert_eq!(s.steps.len(), 3);
         assert_eq!(s.steps[0].params["min_genes"].value, Value::Int(500));
         assert_eq!(s.steps[0].params["min_genes"].line, 6);
