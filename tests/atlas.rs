@@ -345,6 +345,18 @@ fn query_and_inspect_print_what_a_person_reads() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("2400 cells × 6550 genes") && text.contains("Liver — Smart-seq2, synthetic example"), "{text}");
+    // A reader that stops early (`| head`) ends the command quietly, without a panic.
+    for args in [vec!["inspect", store.to_str().unwrap()], vec!["query", store.to_str().unwrap(), "SELECT * FROM obs"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_atlasflow"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
     let o = atlasflow(&["inspect", inputs()[1].to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("800"), "{}", String::from_utf8_lossy(&o.stdout));

@@ -1,5 +1,6 @@
 //! The atlas commands: `ingest`, `query` and `inspect`.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -115,15 +116,21 @@ pub fn query(args: &QueryArgs) -> Result<(), (u8, String)> {
     let store = AtlasStore::open(&args.store).map_err(|e| (1, e.to_string()))?;
     let batches = store.sql(args.organism.as_deref(), &args.sql).map_err(|e| (1, e.to_string()))?;
     if args.csv {
-        let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(std::io::stdout());
-        for b in &batches {
-            w.write(b).map_err(|e| (1, e.to_string()))?;
+        let mut buf = Vec::new();
+        {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut buf);
+            for b in &batches {
+                w.write(b).map_err(|e| (1, e.to_string()))?;
+            }
         }
+        crate::emit(&String::from_utf8_lossy(&buf));
     } else {
         let text = arrow::util::pretty::pretty_format_batches(&batches).map_err(|e| (1, e.to_string()))?;
-        println!("{text}");
+        let mut o = String::new();
+        let _ = writeln!(o, "{text}");
         let n: usize = batches.iter().map(|b| b.num_rows()).sum();
-        println!("{n} row{}", if n == 1 { "" } else { "s" });
+        let _ = writeln!(o, "{n} row{}", if n == 1 { "" } else { "s" });
+        crate::emit(&o);
     }
     Ok(())
 }
@@ -132,16 +139,17 @@ pub fn query(args: &QueryArgs) -> Result<(), (u8, String)> {
 pub fn inspect(args: &InspectArgs) -> Result<(), (u8, String)> {
     if !args.path.is_dir() {
         let s = atlasflow_io::inspect_h5ad(&args.path).map_err(|e| (1, e.to_string()))?;
-        print!("{s}");
+        crate::emit(&s.to_string());
         return Ok(());
     }
     let store = AtlasStore::open(&args.path).map_err(|e| (1, e.to_string()))?;
+    let mut o = String::new();
     let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-    println!("atlas store {} ({:.1} MiB)", args.path.display(), mib(dir_bytes(&args.path)));
-    println!("{} datasets", store.datasets().len());
+    let _ = writeln!(o, "atlas store {} ({:.1} MiB)", args.path.display(), mib(dir_bytes(&args.path)));
+    let _ = writeln!(o, "{} datasets", store.datasets().len());
     for org in store.organisms() {
         let s = store.sizes(&org).map_err(|e| (1, e.to_string()))?;
-        println!(
+        let _ = writeln!(o, 
             "\n{org}: {} cells × {} genes, {} non-zeros (density {:.2}%), {:.1} MiB",
             s.cells,
             s.genes,
@@ -151,16 +159,17 @@ pub fn inspect(args: &InspectArgs) -> Result<(), (u8, String)> {
         );
         let cols = store.obs_schema(&org).map_err(|e| (1, e.to_string()))?;
         let names: Vec<String> = cols.fields().iter().map(|f| format!("{} ({})", f.name(), short_type(f.data_type()))).collect();
-        println!("  obs columns: {}", names.join(", "));
-        println!("  datasets:");
+        let _ = writeln!(o, "  obs columns: {}", names.join(", "));
+        let _ = writeln!(o, "  datasets:");
         for d in store.datasets_of(&org) {
-            println!("    {:>3}  {:<28} {:>9} cells  {}", d.soma_joinid, d.dataset_id, d.dataset_total_cell_count, d.dataset_title);
+            let _ = writeln!(o, "    {:>3}  {:<28} {:>9} cells  {}", d.soma_joinid, d.dataset_id, d.dataset_total_cell_count, d.dataset_title);
         }
     }
-    println!("\ntables for `atlasflow query`:");
+    let _ = writeln!(o, "\ntables for `atlasflow query`:");
     for (name, what) in TABLES {
-        println!("  {name:<32} {what}");
+        let _ = writeln!(o, "  {name:<32} {what}");
     }
+    crate::emit(&o);
     Ok(())
 }
 

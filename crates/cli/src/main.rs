@@ -153,19 +153,26 @@ fn with_input(e: EngineError, plan: &Plan, opts: &RunOptions) -> String {
     }
 }
 
+/// Write a report to stdout. A reader that stops early (`| head`) is not an error, and
+/// `print!` would panic on it.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), (u8, String)> = match &cli.command {
         Command::Ingest(args) => atlas::ingest(args),
         Command::Query(args) => atlas::query(args),
         Command::Inspect(args) => atlas::inspect(args),
-        Command::Validate(args) => load(args).map(|p| print!("{}", p.describe())).map_err(|e| (2, e.to_string())),
+        Command::Validate(args) => load(args).map(|p| emit(&p.describe())).map_err(|e| (2, e.to_string())),
         Command::Explain(args) => (|| {
             let plan = load(&args.spec).map_err(|e| (2, e.to_string()))?;
             let opts = options(args).map_err(|e| (2, e))?;
-            print!("{}", plan.describe());
-            println!();
-            print!("{}", atlasflow_engine::explain::explain(&plan, &opts).map_err(|e| (1, e.to_string()))?);
+            let text = atlasflow_engine::explain::explain(&plan, &opts).map_err(|e| (1, e.to_string()))?;
+            emit(&format!("{}\n{text}", plan.describe()));
             Ok(())
         })(),
         Command::Run(args) => (|| {
