@@ -243,6 +243,48 @@ fn gene_lengths_come_from_var_or_a_table_else_a_clear_error() {
     assert_eq!(AtlasStore::open(&s2).unwrap().sql(None, sql).unwrap(), AtlasStore::open(&with).unwrap().sql(None, sql).unwrap());
 }
 
+#[test]
+fn obs_columns_of_other_datasets_are_left_out_or_all_missing() {
+    // A dataset without donor_id next to ones with it.
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("no-donor.h5ad");
+    std::fs::copy(&inputs()[2], &bare).unwrap();
+    {
+        let f = hdf5::File::open_rw(&bare).unwrap();
+        let obs = f.group("obs").unwrap();
+        obs.unlink("donor_id").unwrap();
+        let order: Vec<hdf5::types::VarLenUnicode> = obs.attr("column-order").unwrap().read_raw().unwrap();
+        let keep: Vec<hdf5::types::VarLenUnicode> = order.into_iter().filter(|c| c.as_str() != "donor_id").collect();
+        obs.delete_attr("column-order").unwrap();
+        obs.new_attr_builder().with_data(&keep).create("column-order").unwrap();
+    }
+    let store = build(dir.path(), &[inputs()[0].clone(), bare]);
+    let r = CensusReader::open(&store, &query(Some("dataset_id == 'no-donor'"), GeneSelection::All)).unwrap();
+    assert!(r.read(0, 10).unwrap().obs_column("donor_id").is_none(), "a column the dataset lacks is left out");
+    let q = CensusQuery { obs_columns: Some(vec!["donor_id".into()]), ..query(Some("dataset_id == 'no-donor'"), GeneSelection::All) };
+    let b = CensusReader::open(&store, &q).unwrap().read(0, 10).unwrap();
+    assert_eq!(b.obs_column("donor_id").unwrap().null_count(), 10, "asked for, it is all missing");
+    // And such a column is written to h5ad as a categorical with no categories.
+    let spec = repo().join("pipelines/census-smartseq2-liver.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let start = text.find("source:\n").unwrap();
+    let end = text.find("steps:\n").unwrap();
+    let steps_end = text.find("  - stage: filter_cells").unwrap();
+    let yaml = format!(
+        "{}source:\n  census: {}\n  obs_filter: \"dataset_id == 'no-donor'\"\n  obs_columns: [cell_type, donor_id]\n{}outputs:\n  - h5ad: out.h5ad\n",
+        &text[..start],
+        store.display(),
+        &text[end..steps_end]
+    );
+    let p = dir.path().join("p.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    let o = atlasflow(&["run", p.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f = hdf5::File::open(dir.path().join("o/out.h5ad")).unwrap();
+    let codes = f.dataset("obs/donor_id/codes").unwrap().read_raw::<i64>().unwrap();
+    assert!(!codes.is_empty() && codes.iter().all(|&c| c == -1));
+}
+
 fn with_source(dir: &Path, source: &str) -> PathBuf {
     let text = std::fs::read_to_string(repo().join("pipelines/census-smartseq2-liver.yaml")).unwrap();
     let start = text.find("source:\n").unwrap();

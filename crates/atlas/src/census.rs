@@ -466,7 +466,14 @@ fn obs_columns(schema: &SchemaRef, parts: &[Part], datasets: &[DatasetRow], want
             }
             w.to_vec()
         }
-        None => schema.fields().iter().map(|f| f.name().clone()).filter(|n| n != "obs_id").collect(),
+        // Every column some selected dataset has: a column only other datasets carry would be
+        // all missing here.
+        None => schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| n != "obs_id" && parts.iter().any(|p| p.obs_meta.schema().field_with_name(n).is_ok()))
+            .collect(),
     };
     let mut out = Vec::new();
     for name in names {

@@ -587,6 +587,12 @@ fn write_column_parts(ctx: &Ctx<'_>, g: &Group, name: &str, p: &str, parts: &[Ar
                 };
                 map.push(code);
             }
+            // An all-missing column may carry no categories at all; every code is then -1
+            // (arrow's normalized_keys asserts on an empty dictionary).
+            if dict.values().is_empty() {
+                codes.extend(std::iter::repeat_n(-1, part.len()));
+                continue;
+            }
             let keys = dict.normalized_keys();
             for (r, k) in keys.iter().enumerate() {
                 codes.push(if part.is_null(r) { -1 } else { map.get(*k).copied().unwrap_or(-1) });
