@@ -541,7 +541,7 @@ impl DatasetCtx<'_> {
         }
         let obs = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| self.err(format!("/obs: {e}")))?;
         written.push(obs_path.clone());
-        write_with_metadata(&obs_path, &obs, kv)?;
+        layout::write_table_with(&obs_path, &obs, kv, 65_536)?;
         std::fs::rename(&tmp, &x_path).map_err(|e| store_err(&x_path, format!("cannot rename into place: {e}")))?;
 
         let nnz: u64 = cell_nnz.iter().map(|&v| v as u64).sum();
@@ -582,21 +582,3 @@ fn cell_name(batch: &atlasflow_core::CellBatch, r: usize) -> String {
         None => "?".into(),
     }
 }
-
-fn write_with_metadata(path: &Path, batch: &RecordBatch, kv: Vec<KeyValue>) -> Result<()> {
-    let tmp = temp_path(path);
-    let res = (|| -> std::result::Result<(), String> {
-        let file = File::create(&tmp).map_err(|e| e.to_string())?;
-        let props = layout::writer_properties(65_536).into_builder().set_key_value_metadata(Some(kv)).build();
-        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
-        w.write(batch).map_err(|e| e.to_string())?;
-        w.close().map_err(|e| e.to_string())?;
-        Ok(())
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(store_err(path, format!("cannot write: {e}")));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| store_err(path, format!("cannot rename into place: {e}")))
-}
-

@@ -26,6 +26,7 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::{Result, store_err};
@@ -206,13 +207,19 @@ fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Write one record batch as a whole Parquet file, under a temporary name then renamed.
 pub fn write_table(path: &Path, batch: &RecordBatch) -> Result<()> {
+    write_table_with(path, batch, Vec::new(), 1 << 20)
+}
+
+/// [`write_table`] with footer key-value metadata and a row-group size.
+pub fn write_table_with(path: &Path, batch: &RecordBatch, kv: Vec<KeyValue>, max_row_group_rows: usize) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| store_err(dir, format!("cannot create: {e}")))?;
     }
     let tmp = temp_path(path);
     let res = (|| -> std::result::Result<(), String> {
         let file = File::create(&tmp).map_err(|e| e.to_string())?;
-        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties(1 << 20))).map_err(|e| e.to_string())?;
+        let props = writer_properties(max_row_group_rows).into_builder().set_key_value_metadata(Some(kv)).build();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
         w.write(batch).map_err(|e| e.to_string())?;
         w.close().map_err(|e| e.to_string())?;
         Ok(())
