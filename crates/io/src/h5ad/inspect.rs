@@ -17,7 +17,7 @@ use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use hdf5::{Dataset, Group, LocationType};
 
 use super::encoding::{self, encoding_type, read_str_array_attr, read_str_attr, read_strings};
-use crate::{Ctx, IoError, Result};
+use crate::{Ctx, Result};
 
 /// How many categories a column kind names before "…".
 const CATEGORY_PREVIEW: usize = 5;
@@ -93,20 +93,7 @@ pub struct ColumnSummary {
     pub nulls: Option<usize>,
 }
 
-fn not_h5ad(path: &Path, reason: impl Into<String>) -> IoError {
-    IoError::NotH5ad { path: path.to_path_buf(), reason: reason.into() }
-}
-
-fn loc_type(group: &Group, name: &str) -> Option<LocationType> {
-    if !group.link_exists(name) {
-        return None;
-    }
-    group.loc_type_by_name(name).ok()
-}
-
-fn join(parent: &str, name: &str) -> String {
-    if parent == "/" { format!("/{name}") } else { format!("{parent}/{name}") }
-}
+use super::read::{join, loc_type, not_h5ad};
 
 fn dtype_of(ctx: &Ctx<'_>, ds: &Dataset, h5path: &str) -> Result<TypeDescriptor> {
     ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| ctx.h5(h5path, e))
@@ -172,7 +159,7 @@ fn shape_text(dims: &[usize]) -> String {
 /// obsm/varm/obsp/varp/layers entries and uns keys. Reads metadata and small arrays only.
 ///
 /// A file that is not HDF5, is truncated, or is not an AnnData file gives
-/// [`IoError::NotH5ad`]; a missing file gives [`IoError::Io`].
+/// [`crate::IoError::NotH5ad`]; a missing file gives [`crate::IoError::Io`].
 pub fn inspect_h5ad(path: &Path) -> Result<H5adSummary> {
     let ctx = Ctx::new(path);
     let meta = std::fs::metadata(path).map_err(|e| ctx.io(e))?;
@@ -638,6 +625,7 @@ impl fmt::Display for H5adSummary {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::IoError;
     use std::io::Write;
 
     const ZIEGENHAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/ziegenhain2017_smartseq2_78cells.h5ad");

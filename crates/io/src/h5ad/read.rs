@@ -49,19 +49,21 @@ pub struct H5adReader {
     obsm: Vec<(String, Dataset, usize)>,
 }
 
-fn not_h5ad(path: &Path, reason: impl Into<String>) -> IoError {
+/// The error for a file that is not an h5ad (or is truncated or corrupt).
+pub(super) fn not_h5ad(path: &Path, reason: impl Into<String>) -> IoError {
     IoError::NotH5ad { path: path.to_path_buf(), reason: reason.into() }
 }
 
 /// Element `name` of `group` as a group or dataset (None when absent).
-fn loc_type(group: &Group, name: &str) -> Option<LocationType> {
+pub(super) fn loc_type(group: &Group, name: &str) -> Option<LocationType> {
     if !group.link_exists(name) {
         return None;
     }
     group.loc_type_by_name(name).ok()
 }
 
-fn join(parent: &str, name: &str) -> String {
+/// The HDF5 path of `name` under `parent`.
+pub(super) fn join(parent: &str, name: &str) -> String {
     if parent == "/" { format!("/{name}") } else { format!("{parent}/{name}") }
 }
 
