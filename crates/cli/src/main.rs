@@ -1,7 +1,7 @@
 //! `atlasflow`: run single-cell RNA-seq pipelines written as YAML, streaming over the data in
 //! bounded memory, with scanpy's answers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use atlasflow_engine::exec::{human, parse_size};
@@ -66,6 +66,11 @@ struct RunArgs {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
+    /// Go on from where an interrupted run of the same pipeline and input stopped: the fit
+    /// passes it completed (checkpointed in .atlasflow-checkpoint/ beside the outputs) are
+    /// not run again. The result is the same as an uninterrupted run's.
+    #[arg(long)]
+    resume: bool,
 }
 
 struct Bars {
@@ -132,13 +137,11 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
     if args.batch_size == 0 {
         return Err("--batch-size must be at least 1".into());
     }
-    Ok(RunOptions { threads, memory_bytes, read_block: args.batch_size, out_dir: args.out.clone(), input: args.input.clone() })
+    Ok(RunOptions { threads, memory_bytes, read_block: args.batch_size, out_dir: args.out.clone(), input: args.input.clone(), resume: args.resume })
 }
 
 fn record_path(plan: &Plan, opts: &RunOptions) -> PathBuf {
-    let first = plan.outputs.first().map(|o| atlasflow_engine::exec::output_path(&o.spec.path, opts));
-    let dir = first.as_deref().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-    dir.join("run.json")
+    atlasflow_engine::exec::record_dir(plan, opts).join("run.json")
 }
 
 /// The message of a failed run; a step that failed on the data also names the input file,
@@ -183,6 +186,12 @@ fn main() -> ExitCode {
             record.overrides = args.spec.set.clone();
             let rp = record_path(&plan, &opts);
             record.write(&rp).map_err(|e| (1, format!("{}: cannot write the run record: {e}", rp.display())))?;
+            if args.resume {
+                match record.resumed_passes {
+                    0 => eprintln!("note: --resume found no checkpoint of this pipeline and input; it ran from the start"),
+                    n => eprintln!("resumed: {n} pass(es) taken from the checkpoints of the interrupted run"),
+                }
+            }
             if !args.quiet {
                 for o in &record.outputs {
                     eprintln!("wrote {o}");

@@ -5,11 +5,13 @@
 //! Nothing here reads files or knows the engine: stage crates depend on this crate alone.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod csr;
 pub mod error;
 pub mod frame;
 pub mod genes;
 pub mod moments;
+pub mod partial;
 pub mod rows;
 pub mod stage;
 pub mod uns;

@@ -17,7 +17,7 @@ use crate::csr::CsrView;
 use crate::error::{Result, StageError};
 
 /// Per-gene sums and sums of squares over the cells folded so far.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GeneMoments {
     /// Number of cells folded (implicit zeros included: every row counts).
     pub n: u64,

@@ -72,6 +72,19 @@ pub trait FitState: Send + Any {
     fn subset_genes(&mut self, _keep: &[bool]) -> bool {
         false
     }
+
+    /// The merged state as bytes, saved after a pass so that an interrupted run can resume
+    /// there (`--resume`) instead of reading the source again. None (the default) when the
+    /// state cannot be saved: the engine then runs that pass again on resume.
+    fn save(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Replace this fresh state (from [`FitStage::new_state`]) by one that [`FitState::save`]
+    /// wrote. Refuses bytes that do not decode or whose shape differs from this state's.
+    fn restore(&mut self, _bytes: &[u8]) -> Result<()> {
+        Err(crate::error::StageError::Batch("this fit state cannot be restored from a checkpoint".into()))
+    }
 }
 
 /// What a finished fit gives the rest of the pipeline.

@@ -17,6 +17,7 @@ use datafusion_execution::DiskManager;
 use datafusion_execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool, MemoryReservation};
 use rayon::prelude::*;
 
+use crate::checkpoint::{self, Checkpoints, SavedSlot};
 use crate::error::{EngineError, Result};
 use crate::granules;
 use crate::globals::{self, FrameCollector, GlobalStep};
@@ -41,11 +42,13 @@ pub struct RunOptions {
     pub out_dir: Option<PathBuf>,
     /// A file replacing the pipeline's source.
     pub input: Option<PathBuf>,
+    /// Go on from the checkpoints of an interrupted run of the same pipeline and input.
+    pub resume: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { threads: 2, memory_bytes: 4 << 30, read_block: 4096, out_dir: None, input: None }
+        RunOptions { threads: 2, memory_bytes: 4 << 30, read_block: 4096, out_dir: None, input: None, resume: false }
     }
 }
 
@@ -145,11 +148,33 @@ pub fn peak_rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Run every output of the plan.
+/// The directory of run.json and the checkpoints: that of the first output.
+pub fn record_dir(plan: &Plan, opts: &RunOptions) -> PathBuf {
+    let first = plan.outputs.first().map(|o| output_path(&o.spec.path, opts));
+    first.as_deref().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The pass in which to stop and wait to be killed (`ATLASFLOW_STALL_IN_PASS`): a fault
+/// injection point for the interruption tests, which kill a run there, mid-pass.
+fn stall_pass() -> Option<usize> {
+    std::env::var("ATLASFLOW_STALL_IN_PASS").ok().and_then(|v| v.parse().ok())
+}
+
+/// Run every output of the plan. Checkpoints are written after each fit pass and removed
+/// when the run ends, well or not; with `opts.resume`, saved passes are not run again.
 pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<RunRecord> {
     let started = Instant::now();
     let source = Source::open(&plan.spec, opts.input.as_deref())?;
     let src_path = source.path().to_path_buf();
+    let mut ck = Checkpoints::open(&record_dir(plan, opts), checkpoint::fingerprint(plan, &src_path), opts.resume)?;
+    let result = run_passes(plan, opts, progress, &source, &mut ck, started);
+    ck.remove();
+    result
+}
+
+fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &Source, ck: &mut Checkpoints, started: Instant) -> Result<RunRecord> {
+    let src_path = source.path().to_path_buf();
+    let stall = stall_pass();
     let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(opts.memory_bytes as usize));
     let threads = opts.threads.max(1);
     let workers = rayon::ThreadPoolBuilder::new()
@@ -166,8 +191,8 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
     let mut step_cells = vec![(0u64, 0u64); plan.steps.len()];
     let mut step_genes = vec![(0usize, 0usize); plan.steps.len()];
 
-    for target in &plan.targets {
-        let ctx = Ctx { plan, opts, source: &source, pool: &pool, workers: &workers, grans: &grans, row_nnz: &row_nnz, progress, step_nanos: &step_nanos };
+    for (ti, target) in plan.targets.iter().enumerate() {
+        let ctx = Ctx { plan, opts, source, pool: &pool, workers: &workers, grans: &grans, row_nnz: &row_nnz, progress, step_nanos: &step_nanos };
         let outs: Vec<&PlannedOutput> = target.outputs.iter().map(|&i| &plan.outputs[i]).collect();
         let (stream, global): (Vec<usize>, Vec<usize>) = target.chain.iter().partition(|&&s| !plan.steps[s].configured.global);
         let mut chain: Vec<StepSlots> = stream.iter().map(|&s| StepSlots { step: s, slots: None }).collect();
@@ -195,12 +220,24 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
                 None => label,
             };
             let t = Instant::now();
+            let steps: Vec<usize> = work.iter().map(|w| w.step).collect();
             if blocking.is_some() {
+                if let Some(saved) = ck.take(ti, pass_no, &steps)? {
+                    let states = restore_states(&ctx, &work, saved.slots)?;
+                    check_not_emptied(plan, &work, &saved.cells, &src_path)?;
+                    finish_fits(&ctx, &mut chain, &work, states)?;
+                    record.resumed_passes += 1;
+                    record.passes.push(PassRecord { label: format!("{label} (resumed from checkpoint)"), cells: 0, seconds: t.elapsed().as_secs_f64() });
+                    continue;
+                }
                 let to = spill_point(&work, source.genes().n_genes(), spill.as_ref())
                     .map(|b| SpillWriter::create(&disk, b).map(|w| (b, w)))
                     .transpose()?;
-                let out = ctx.pass(&label, &work, None, spill.as_ref(), to)?;
+                let out = ctx.pass(&label, &work, None, spill.as_ref(), to, stall == Some(pass_no))?;
                 check_not_emptied(plan, &work, &out.cells, &src_path)?;
+                if let Some(slots) = save_states(&work, &out.states) {
+                    ck.save(ti, pass_no, &label, steps, slots, out.cells.clone());
+                }
                 finish_fits(&ctx, &mut chain, &work, out.states)?;
                 if let Some(sp) = out.spill {
                     record.spills.push(format!(
@@ -223,7 +260,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
                 frame_res: MemoryConsumer::new("obs and embeddings kept for the outputs").register(&pool),
                 budget: opts.memory_bytes,
             };
-            let PassOut { states, cells, .. } = ctx.pass(&label, &work, Some(&mut sink), spill.as_ref(), None)?;
+            let PassOut { states, cells, .. } = ctx.pass(&label, &work, Some(&mut sink), spill.as_ref(), None, stall == Some(pass_no))?;
             for (i, w) in work.iter().enumerate() {
                 step_cells[w.step].0 = step_cells[w.step].0.max(cells[i].0);
                 step_cells[w.step].1 = cells[i].1;
@@ -306,9 +343,44 @@ pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<Ru
             genes_out: step_genes[i].1,
         })
         .collect();
+    record.checkpoints = match &ck.disabled {
+        Some(why) => format!("not written: {why}"),
+        None => format!("{} pass(es) saved in {} while the run went on, removed at its end", ck.saved, ck.dir().display()),
+    };
     record.wall_seconds = started.elapsed().as_secs_f64();
     record.peak_rss_bytes = peak_rss_bytes();
     Ok(record)
+}
+
+/// The saved form of a pass's states, or None when one of them cannot be saved.
+fn save_states(work: &[WorkSlot], states: &[Option<Box<dyn FitState>>]) -> Option<Vec<SavedSlot>> {
+    work.iter()
+        .zip(states)
+        .map(|(w, st)| match (&w.work, st) {
+            (Work::Map(_), _) => Some(SavedSlot::Map),
+            (Work::Fold(..), None) => Some(SavedSlot::EmptyFit),
+            (Work::Fold(..), Some(s)) => s.save().map(SavedSlot::Fit),
+        })
+        .collect()
+}
+
+/// The states of a checkpointed pass, each restored into a fresh state of its fit.
+fn restore_states(ctx: &Ctx<'_>, work: &[WorkSlot], slots: Vec<SavedSlot>) -> Result<Vec<Option<Box<dyn FitState>>>> {
+    work.iter()
+        .zip(slots)
+        .map(|(w, slot)| match (&w.work, slot) {
+            (Work::Fold(f, genes), SavedSlot::Fit(bytes)) => {
+                let mut st = f.new_state(genes).map_err(|e| step_error(ctx.plan, w.step, e))?;
+                st.restore(&bytes).map_err(|e| step_error(ctx.plan, w.step, e))?;
+                Ok(Some(st))
+            }
+            (Work::Fold(..), SavedSlot::EmptyFit) | (Work::Map(_), SavedSlot::Map) => Ok(None),
+            _ => Err(EngineError::Input {
+                path: PathBuf::from(checkpoint::DIR_NAME),
+                message: "a checkpoint's states do not fit this run's passes; run without --resume".into(),
+            }),
+        })
+        .collect()
 }
 
 /// Refuse to go on when the source is empty or a step removed every cell.
@@ -604,6 +676,7 @@ impl Ctx<'_> {
         mut sink: Option<&mut Sink>,
         from: Option<&Spill>,
         to: Option<(usize, SpillWriter)>,
+        stall: bool,
     ) -> Result<PassOut> {
         let skip = from.map_or(0, |s| s.skip);
         let active = &work[skip..];
@@ -699,6 +772,12 @@ impl Ctx<'_> {
                         s.write(&out.batch)?;
                     }
                     self.progress.advance(size);
+                }
+                if stall {
+                    eprintln!("atlasflow: {label}: stalled after its first granules (ATLASFLOW_STALL_IN_PASS), waiting to be killed");
+                    loop {
+                        std::thread::sleep(Duration::from_secs(3600));
+                    }
                 }
             }
             drop(rx);

@@ -7,6 +7,7 @@
 //! - [`exec`]: the runner; [`granules`]: the fixed cuts that make results reproducible;
 //!   [`source`]: where cells come from; [`record`]: run.json; [`explain`]: the pass plan.
 
+pub mod checkpoint;
 pub mod error;
 pub mod exec;
 pub mod explain;

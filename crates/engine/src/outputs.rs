@@ -120,8 +120,8 @@ impl TempOut {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| EngineError::Output { path: dir.to_path_buf(), message: format!("cannot create the output directory: {e}") })?;
         }
-        let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp = atlasflow_core::partial::temp_path(path);
+        atlasflow_core::partial::remove_stale_temps(path);
         Ok(TempOut { tmp, target: path.to_path_buf(), done: false })
     }
     /// Move the finished file into place.

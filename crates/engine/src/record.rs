@@ -65,6 +65,10 @@ pub struct RunRecord {
     pub passes: Vec<PassRecord>,
     /// Spills written (later passes read them instead of the source).
     pub spills: Vec<String>,
+    /// Passes taken from the checkpoints of an interrupted run (`--resume`), not run again.
+    pub resumed_passes: usize,
+    /// What became of this run's checkpoints.
+    pub checkpoints: String,
     /// Steps in file order.
     pub steps: Vec<StepRecord>,
     /// Total wall time.
@@ -91,6 +95,8 @@ impl RunRecord {
             outputs: Vec::new(),
             passes: Vec::new(),
             spills: Vec::new(),
+            resumed_passes: 0,
+            checkpoints: String::new(),
             steps: Vec::new(),
             wall_seconds: 0.0,
             peak_rss_bytes: 0,

@@ -43,14 +43,16 @@ pub struct SpillWriter {
     granules: usize,
 }
 
-fn spill_err(what: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Output { path: std::env::temp_dir(), message: format!("spill file: {what}: {e}") }
+/// An error of a spill file, naming it (or, before it exists, the spill directory: $TMPDIR).
+fn spill_err(file: Option<&Arc<dyn SpillFile>>, what: &str, e: impl std::fmt::Display) -> EngineError {
+    let path = file.and_then(|f| f.path().map(std::path::Path::to_path_buf)).unwrap_or_else(std::env::temp_dir);
+    EngineError::Output { path, message: format!("spill file: {what}: {e}") }
 }
 
 impl SpillWriter {
     /// A new spill file from the disk manager, for the stream after `skip` operators.
     pub fn create(disk: &Arc<DiskManager>, skip: usize) -> Result<Self> {
-        let file = disk.create_tmp_file("atlasflow spill").map_err(|e| spill_err("create", e))?;
+        let file = disk.create_tmp_file("atlasflow spill").map_err(|e| spill_err(None, "create", e))?;
         Ok(SpillWriter { file, writer: None, skip, granules: 0 })
     }
 
@@ -58,12 +60,12 @@ impl SpillWriter {
     pub fn write(&mut self, batch: &CellBatch) -> Result<()> {
         let rb = batch.record_batch();
         if self.writer.is_none() {
-            let path = self.file.path().ok_or_else(|| spill_err("create", "not a local file"))?;
-            let f = File::create(path).map_err(|e| spill_err("create", e))?;
-            self.writer = Some(StreamWriter::try_new(BufWriter::new(f), &rb.schema()).map_err(|e| spill_err("write", e))?);
+            let path = self.file.path().ok_or_else(|| spill_err(Some(&self.file), "create", "not a local file"))?;
+            let f = File::create(path).map_err(|e| spill_err(Some(&self.file), "create (is the disk full?)", e))?;
+            self.writer = Some(StreamWriter::try_new(BufWriter::new(f), &rb.schema()).map_err(|e| spill_err(Some(&self.file), "write (is the disk full?)", e))?);
         }
         if let Some(w) = self.writer.as_mut() {
-            w.write(rb).map_err(|e| spill_err("write (is the disk full?)", e))?;
+            w.write(rb).map_err(|e| spill_err(Some(&self.file), "write (is the disk full?)", e))?;
         }
         self.granules += 1;
         Ok(())
@@ -72,7 +74,7 @@ impl SpillWriter {
     /// Close the file.
     pub fn finish(mut self, cells: Vec<(u64, u64)>) -> Result<Spill> {
         if let Some(mut w) = self.writer.take() {
-            w.finish().map_err(|e| spill_err("finish (is the disk full?)", e))?;
+            w.finish().map_err(|e| spill_err(Some(&self.file), "finish (is the disk full?)", e))?;
         }
         let bytes = self.file.path().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
         Ok(Spill { file: self.file, skip: self.skip, cells, bytes, granules: self.granules })
@@ -82,12 +84,13 @@ impl SpillWriter {
 impl Spill {
     /// Read the granules back, in order.
     pub fn read(&self) -> Result<impl Iterator<Item = Result<CellBatch>>> {
-        let path = self.file.path().ok_or_else(|| spill_err("read", "not a local file"))?;
-        let f = File::open(path).map_err(|e| spill_err("read", e))?;
-        let reader = StreamReader::try_new(BufReader::new(f), None).map_err(|e| spill_err("read", e))?;
-        Ok(reader.map(|rb| {
-            let rb = rb.map_err(|e| spill_err("read", e))?;
-            CellBatch::try_new(rb).map_err(|e| spill_err("read", e))
+        let path = self.file.path().ok_or_else(|| spill_err(Some(&self.file), "read", "not a local file"))?;
+        let f = File::open(path).map_err(|e| spill_err(Some(&self.file), "read", e))?;
+        let reader = StreamReader::try_new(BufReader::new(f), None).map_err(|e| spill_err(Some(&self.file), "read", e))?;
+        let file = Arc::clone(&self.file);
+        Ok(reader.map(move |rb| {
+            let rb = rb.map_err(|e| spill_err(Some(&file), "read", e))?;
+            CellBatch::try_new(rb).map_err(|e| spill_err(Some(&file), "read", e))
         }))
     }
 }

@@ -31,7 +31,7 @@ use atlasflow_core::{
 pub use select::{Cutoff, HvgResult, STAGE};
 
 /// Which of scanpy's HVG flavors to run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Flavor {
     /// "seurat": dispersions of expm1(X), log-scaled, z-scored within equal-width mean bins.
     #[default]
@@ -155,7 +155,7 @@ impl HighlyVariableGenes {
 }
 
 /// The fit state: per-gene moments of the flavor's input.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct HvgState {
     /// Sums and sums of squares of expm1(x·ln b) (seurat) or x (cell_ranger).
     pub moments: GeneMoments,
@@ -200,6 +200,14 @@ impl FitState for HvgState {
 
     fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.moments.size_bytes()
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        atlasflow_core::checkpoint::save(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        atlasflow_core::checkpoint::restore(STAGE, bytes, self, |s: &Self| vec![s.moments.sum.len(), s.moments.sumsq.len()])
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

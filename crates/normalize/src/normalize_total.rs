@@ -174,7 +174,7 @@ pub struct HighlyExpressedFit {
 
 /// State of [`HighlyExpressedFit`]: per gene, whether some cell so far had it above the
 /// fraction.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HighlyExpressedState {
     /// The fraction the values are compared with.
     pub max_fraction: f64,
@@ -208,6 +208,14 @@ impl FitState for HighlyExpressedState {
 
     fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.high.len()
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        atlasflow_core::checkpoint::save(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        atlasflow_core::checkpoint::restore(STAGE, bytes, self, |s: &Self| vec![s.high.len()])
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
@@ -248,7 +256,7 @@ pub struct MedianFit {
 }
 
 /// State of [`MedianFit`]: every cell's total, in cell order (8 bytes per cell).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TotalsState {
     /// Genes left out of the totals.
     pub exclude: Option<Vec<bool>>,
@@ -277,6 +285,14 @@ impl FitState for TotalsState {
 
     fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + 8 * self.totals.len() + self.exclude.as_ref().map_or(0, Vec::len)
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        atlasflow_core::checkpoint::save(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        atlasflow_core::checkpoint::restore(STAGE, bytes, self, |s: &Self| vec![s.exclude.as_ref().map_or(0, Vec::len)])
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

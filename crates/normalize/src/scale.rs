@@ -55,7 +55,7 @@ fn check_max_value(max_value: Option<f64>) -> Result<()> {
 }
 
 /// The fit state of [`Scale`]: the per-gene moments of the values as stored (f32 → f64).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScaleState(pub GeneMoments);
 
 impl FitState for ScaleState {
@@ -81,6 +81,14 @@ impl FitState for ScaleState {
 
     fn size_bytes(&self) -> usize {
         self.0.size_bytes()
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        atlasflow_core::checkpoint::save(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        atlasflow_core::checkpoint::restore(STAGE, bytes, self, |s: &Self| vec![s.0.sum.len(), s.0.sumsq.len()])
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

@@ -96,7 +96,7 @@ impl Default for Pca {
 }
 
 /// The genes a PCA uses, resolved against a gene table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResolvedMask {
     /// The mask column name recorded in `uns` (`mask_var`), None for all genes.
     pub column: Option<String>,
@@ -209,7 +209,7 @@ impl Pca {
 }
 
 /// The fit state: cell count, column sums and the Gram matrix of the used genes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PcaState {
     mask: ResolvedMask,
     /// For each gene of the table, its position among the used genes (u32::MAX if unused).
@@ -419,6 +419,14 @@ impl FitState for PcaState {
 
     fn size_bytes(&self) -> usize {
         PcaState::bytes_for(self.g(), self.mask.n_genes)
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        atlasflow_core::checkpoint::save(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        atlasflow_core::checkpoint::restore(STAGE, bytes, self, |s: &Self| vec![s.mask.used.len(), s.mask.n_genes, s.pos.len(), s.sums.len(), s.gram.len()])
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

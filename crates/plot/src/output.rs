@@ -56,32 +56,23 @@ pub fn encode_png(img: &Image, dpi: Option<f64>) -> Result<Vec<u8>> {
 
 /// Write `bytes` to `path` atomically: into a temporary file in the same directory, renamed
 /// over `path` once complete, so a reader never sees a partial file and an error leaves
-/// nothing behind (the temporary file is removed when dropped).
+/// nothing behind (see `atlasflow_core::partial`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |what: &str, e: std::io::Error| {
         StageError::data(STAGE, format!("cannot write '{}': {what}: {e}", path.display()))
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".atlasflow-plot-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| io("creating a temporary file", e))?;
-    // tempfile creates the file readable by its owner only; a figure is an ordinary file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| io("setting permissions", e))?;
+    let tmp = atlasflow_core::partial::temp_path(path);
+    atlasflow_core::partial::remove_stale_temps(path);
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io("creating a temporary file", e))?;
+        f.write_all(bytes).map_err(|e| io("writing", e))?;
+        f.sync_all().map_err(|e| io("syncing", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io("renaming into place", e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    tmp.write_all(bytes).map_err(|e| io("writing", e))?;
-    tmp.as_file().sync_all().map_err(|e| io("syncing", e))?;
-    tmp.persist(path).map_err(|e| io("renaming into place", e.error))?;
-    Ok(())
+    written
 }
 
 #[cfg(test)]

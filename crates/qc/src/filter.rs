@@ -172,7 +172,7 @@ impl FilterGenes {
 
 /// The mergeable state of [`FilterGenes`]: per gene, the cells with a value > 0 and the
 /// f64 sum over cells in cell order.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FilterGenesState {
     /// Per gene, cells with a value > 0.
     pub n_cells: Vec<u64>,
@@ -209,6 +209,14 @@ impl FitState for FilterGenesState {
 
     fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + 16 * self.n_cells.len()
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        atlasflow_core::checkpoint::save(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        atlasflow_core::checkpoint::restore(FILTER_GENES, bytes, self, |s: &Self| vec![s.n_cells.len(), s.n_counts.len()])
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

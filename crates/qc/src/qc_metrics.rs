@@ -234,7 +234,7 @@ pub struct QcGenes {
 
 /// The mergeable state of [`QcGenes`]: per-gene count of entries != 0, per-gene f64 sum,
 /// and the number of cells folded.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GeneQcState {
     /// Per gene, the number of cells with a value != 0.
     pub nnz: Vec<u64>,
@@ -279,6 +279,14 @@ impl FitState for GeneQcState {
 
     fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + 16 * self.nnz.len()
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        atlasflow_core::checkpoint::save(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        atlasflow_core::checkpoint::restore(STAGE, bytes, self, |s: &Self| vec![s.nnz.len(), s.sum.len()])
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

@@ -84,16 +84,11 @@ impl H5adWriter {
     /// genes of `genes`, X stored as `x_kind`.
     pub fn create(path: &Path, genes: &GeneTable, x_kind: XKind) -> Result<Self> {
         let ctx = Ctx::new(path);
-        let name = path
-            .file_name()
-            .ok_or_else(|| ctx.usage("the output path has no file name"))?
-            .to_string_lossy()
-            .into_owned();
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        if path.file_name().is_none() {
+            return Err(ctx.usage("the output path has no file name"));
+        }
+        let tmp = atlasflow_core::partial::temp_path(path);
+        atlasflow_core::partial::remove_stale_temps(path);
         let n_genes = genes.n_genes();
         if n_genes > i32::MAX as usize {
             return Err(ctx.usage(format!("{n_genes} genes: h5ad indices are written as int32")));
