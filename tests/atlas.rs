@@ -403,3 +403,58 @@ fn query_and_inspect_print_what_a_person_reads() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("800"), "{}", String::from_utf8_lossy(&o.stdout));
 }
+
+/// Issue #6's determinism matrix, with partitions: the same cells read from the h5ad and
+/// from stores whose X is cut into row groups of very different sizes, with several batch
+/// sizes and thread counts, give the same bits.
+#[test]
+fn results_do_not_depend_on_partitions_batch_size_or_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = repo().join("pipelines/census-smartseq2-liver.yaml");
+    let h5ad = inputs()[0].clone();
+    let mut stores = Vec::new();
+    for (name, rg) in [("atlas-1Mi", "1048576"), ("atlas-40k", "40000")] {
+        let store = dir.path().join(name);
+        let mut args = vec!["ingest", "-q", "--organism", "Mus musculus", "--row-group-nnz", rg, "--out", store.to_str().unwrap()];
+        let files: Vec<String> = inputs().iter().map(|p| p.display().to_string()).collect();
+        args.extend(files.iter().map(String::as_str));
+        let o = atlasflow(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stores.push(store);
+    }
+    // The 40,000-non-zero store really is cut finer: count the row groups of its X part.
+    let groups = |store: &Path| {
+        let part = store.join("census_data/mus_musculus/ms/RNA/X/raw/part-000000.parquet");
+        let f = std::fs::File::open(part).unwrap();
+        parquet::file::reader::FileReader::metadata(&parquet::file::serialized_reader::SerializedFileReader::new(f).unwrap()).num_row_groups()
+    };
+    let (coarse, fine) = (groups(&stores[0]), groups(&stores[1]));
+    assert!(fine >= 10 * coarse, "row groups: {coarse} and {fine}");
+    let runs: [(&Path, &str, &str); 5] = [
+        (&h5ad, "4096", "2"),
+        (&h5ad, "1", "1"),
+        (&stores[0], "7", "2"),
+        (&stores[1], "10000", "1"),
+        (&stores[1], "33", "2"),
+    ];
+    let mut first: Option<Vec<(String, Vec<u64>)>> = None;
+    for (i, (input, batch, threads)) in runs.iter().enumerate() {
+        let out = dir.path().join(format!("run-{i}"));
+        let o = atlasflow(&["run", spec.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--batch-size", batch, "--threads", threads]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let f = hdf5::File::open(out.join("results/census-smartseq2-liver.h5ad")).unwrap();
+        let mut got = Vec::new();
+        for ds in ["X", "obsm/X_pca", "obsm/X_umap", "varm/PCs", "obsp/connectivities/data", "obsp/distances/data"] {
+            got.push((ds.to_string(), f.dataset(ds).unwrap().read_raw::<f64>().unwrap().into_iter().map(f64::to_bits).collect()));
+        }
+        got.push(("obs/leiden/codes".into(), f.dataset("obs/leiden/codes").unwrap().read_raw::<i64>().unwrap().into_iter().map(|c| c as u64).collect()));
+        match &first {
+            None => first = Some(got),
+            Some(want) => {
+                for ((name, g), (_, w)) in got.iter().zip(want) {
+                    assert!(!g.is_empty() && g == w, "{name} differs: {} batch {batch} threads {threads}", input.display());
+                }
+            }
+        }
+    }
+}

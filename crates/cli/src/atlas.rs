@@ -36,6 +36,9 @@ pub struct IngestArgs {
     #[arg(long, default_value = "")]
     pub collection_doi: String,
     /// No progress bar.
+    /// Non-zeros per Parquet row group of X (the unit a reader decodes; default 1,048,576).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub row_group_nnz: usize,
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -70,6 +73,10 @@ pub fn ingest(args: &IngestArgs) -> Result<(), (u8, String)> {
     opts.collection_id = args.collection_id.clone();
     opts.collection_name = args.collection_name.clone();
     opts.collection_doi = args.collection_doi.clone();
+    if args.row_group_nnz == 0 {
+        return Err((2, "--row-group-nnz must be at least 1".into()));
+    }
+    opts.row_group_nnz = args.row_group_nnz;
     let started = Instant::now();
     let bar = (!args.quiet).then(|| {
         let b = indicatif::ProgressBar::new(0);
