@@ -45,7 +45,10 @@ impl FrameCollector {
             }
             Some(_) => {}
         }
-        let mut bytes: usize = cols.iter().map(|(_, c)| c.get_array_memory_size()).sum();
+        // A granule's columns are slices of the read block's buffers: count the slice, not
+        // the whole buffer it shares with the other granules of the block (which counted
+        // each block up to four times and refused a million cells that fit).
+        let mut bytes: usize = cols.iter().map(|(_, c)| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size())).sum();
         self.parts.push(cols.into_iter().map(|(_, c)| c).collect());
         if self.keep_obsm {
             for key in batch.obsm_keys() {
