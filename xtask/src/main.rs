@@ -3,10 +3,12 @@
 //! - `gen`: synthetic Smart-seq2-like counts to an h5ad file (any size, bounded memory);
 //! - `reference`: regenerate tests/data inputs and scanpy's expected outputs, one command;
 //! - `bench`: atlasflow and scanpy side by side on generated files → BENCHMARKS.md;
-//! - `bench-graph`: neighbors + UMAP + Leiden side by side on the same PCs.
+//! - `bench-graph`: neighbors + UMAP + Leiden side by side on the same PCs;
+//! - `fuzz`: the cargo-fuzz targets for a while each; crashes become corpus cases.
 
 mod bench;
 mod bench_graph;
+mod fuzz;
 #[path = "gen.rs"]
 mod generate; // `gen` is a reserved keyword in edition 2024
 mod reference;
@@ -30,6 +32,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Benchmark neighbors + UMAP + Leiden against scanpy on the same PCs.
     BenchGraph(bench_graph::GraphArgs),
+    /// Fuzz the YAML spec parser, the h5ad reader and the atlas store reader (cargo fuzz).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +43,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Reference(a) => reference::main(a),
         Cmd::Bench(a) => bench::main(a),
         Cmd::BenchGraph(a) => bench_graph::main(a),
+        Cmd::Fuzz(a) => fuzz::main(a),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
