@@ -758,11 +758,55 @@ const CASES: &[Case] = &[
         args: &[],
         expect: Want::Error(&["/proc/atlasflow-corpus", "cannot create the output directory"]),
     },
+    // ---- atlas stores (`--input` a store directory replaces the pipeline's store) ----
+    /// A Parquet part whose embedded Arrow schema (`ARROW:schema`) declares an Int of bit
+    /// width 67108928: arrow-ipc panicked on it (found by fuzzing).
+    Case {
+        name: "store_arrow_schema_int_width",
+        make: |d| store_with(d, "store_arrow_schema_int_width", PRESENCE_PART_0, &arrow_schema_crash()),
+        args: &[],
+        expect: Want::Error(&["store_arrow_schema_int_width", "part-000000.parquet", "corrupt Parquet footer", "bit width"]),
+    },
+    /// A part cut in half: no footer.
+    Case {
+        name: "store_truncated_part",
+        make: |d| {
+            let full = std::fs::read(repo().join("data/example/atlas").join(PRESENCE_PART_0)).unwrap();
+            store_with(d, "store_truncated_part", PRESENCE_PART_0, &full[..full.len() / 2])
+        },
+        args: &[],
+        expect: Want::Error(&["store_truncated_part", "part-000000.parquet", "not a readable Parquet file"]),
+    },
 ];
 
 /// For command-line cases: the unmodified synthetic input.
 fn copy_input_named(d: &Path) -> PathBuf {
     copy_input(d, "input")
+}
+
+/// A copy of the example atlas store in `dir/<name>` with one file (relative to the store)
+/// replaced by `bytes`.
+fn store_with(dir: &Path, name: &str, file: &str, bytes: &[u8]) -> PathBuf {
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            if src.is_dir() { copy_dir(&src, &dst) } else { std::fs::copy(&src, &dst).unwrap(); }
+        }
+    }
+    let store = dir.join(name);
+    copy_dir(&repo().join("data/example/atlas"), &store);
+    std::fs::write(store.join(file), bytes).unwrap();
+    store
+}
+
+/// The presence-matrix part of the example atlas's Smart-seq2 dataset.
+const PRESENCE_PART_0: &str = "census_data/mus_musculus/ms/RNA/feature_dataset_presence_matrix/part-000000.parquet";
+
+/// The input on which libFuzzer made arrow-ipc panic (tests/fuzz/crashes/atlas_store/): its
+/// first two bytes chose the store file and the query, the rest is the file.
+fn arrow_schema_crash() -> Vec<u8> {
+    std::fs::read(repo().join("tests/fuzz/crashes/atlas_store/arrow-ipc-int-bitwidth-panic")).unwrap()[2..].to_vec()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -874,4 +918,50 @@ fn every_bad_input_fails_cleanly_naming_the_problem_and_its_place() {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// The corrupt h5ad files on which libhdf5 1.10 itself segfaults or loops forever
+/// (tests/fuzz/libhdf5/h5ad_reader/): `atlasflow inspect` and `atlasflow run` open them
+/// through a child process first, so each gives an error naming the file, exit 1, no output,
+/// and returns (here within the 3 s probe limit the test sets, plus the run's own time).
+#[test]
+fn libhdf5_crashes_and_hangs_on_corrupt_files_become_errors() {
+    let dir = repo().join("tests/fuzz/libhdf5/h5ad_reader");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let want = if name.starts_with("hang") { "did not finish reading the file's structure in 3 s" } else { "the HDF5 library crashed" };
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let spec = pipeline();
+        let runs: [Vec<&str>; 2] = [
+            vec!["inspect", file.to_str().unwrap()],
+            vec!["run", spec.to_str().unwrap(), "--input", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"],
+        ];
+        for args in runs {
+            let started = std::time::Instant::now();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_atlasflow"))
+                .args(&args)
+                .env("ATLASFLOW_H5AD_PROBE_SECONDS", "3")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // A hang of the parent itself would be the bug under test: give up on it, loudly.
+            while child.try_wait().unwrap().is_none() {
+                if started.elapsed() > std::time::Duration::from_secs(120) {
+                    let _ = child.kill();
+                    panic!("{name}: `atlasflow {}` still running after 120 s", args[0]);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let o = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{name}: `atlasflow {}`: {:?}\n{err}", args[0], o.status);
+            assert!(err.contains(name) && err.contains(want) && !err.contains("panicked"), "{name}: `atlasflow {}`:\n{err}", args[0]);
+            assert!(files_under(&out).is_empty(), "{name}: output left: {:?}", files_under(&out));
+        }
+    }
 }

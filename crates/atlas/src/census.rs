@@ -593,7 +593,8 @@ fn read_rows(path: &Path, meta: &ArrowReaderMetadata, rows: &[usize], columns: &
         .with_batch_size(8192)
         .build()
         .map_err(|e| store_err(path, e.to_string()))?;
-    let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| store_err(path, format!("corrupt: {e}")))?;
+    let batches = crate::store::decode(path, "data", || reader.collect::<std::result::Result<Vec<_>, _>>())?
+        .map_err(|e| store_err(path, format!("corrupt: {e}")))?;
     // Keep the requested column order (a projection mask keeps file order).
     batches
         .into_iter()

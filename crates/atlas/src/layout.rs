@@ -234,11 +234,12 @@ pub fn write_table_with(path: &Path, batch: &RecordBatch, kv: Vec<KeyValue>, max
 /// Read a whole (small) Parquet table into one batch.
 pub fn read_table(path: &Path) -> Result<RecordBatch> {
     let file = File::open(path).map_err(|e| store_err(path, format!("cannot open: {e}")))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| store_err(path, format!("not a Parquet file: {e}")))?;
+    let builder = crate::store::decode(path, "footer", || ParquetRecordBatchReaderBuilder::try_new(file))?
+        .map_err(|e| store_err(path, format!("not a Parquet file: {e}")))?;
     let schema = Arc::clone(builder.schema());
     let reader = builder.build().map_err(|e| store_err(path, e.to_string()))?;
-    let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| store_err(path, format!("corrupt: {e}")))?;
+    let batches = crate::store::decode(path, "data", || reader.collect::<std::result::Result<Vec<_>, _>>())?
+        .map_err(|e| store_err(path, format!("corrupt: {e}")))?;
     arrow::compute::concat_batches(&schema, &batches).map_err(|e| store_err(path, e.to_string()))
 }
 

@@ -34,10 +34,21 @@ pub struct AtlasStore {
 }
 
 /// The Arrow metadata of a part file, loaded once and shared by every read of it.
+///
+/// Every part a query touches goes through here before DataFusion or a reader sees it, so
+/// a footer that would make the decoder panic is refused with an error naming the file.
 pub(crate) fn part_metadata(path: &Path) -> Result<ArrowReaderMetadata> {
     let file = File::open(path).map_err(|e| store_err(path, format!("cannot open: {e}")))?;
-    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+    decode(path, "footer", || ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))?
         .map_err(|e| store_err(path, format!("not a readable Parquet file: {e}")))
+}
+
+/// Run a Parquet/Arrow decoding step on a file's bytes, turning a panic of the decoder
+/// (arrow-ipc panics on impossible types in a corrupt embedded `ARROW:schema`) into an
+/// error naming the file and what was being decoded.
+pub(crate) fn decode<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    atlasflow_core::contain::contain(f)
+        .map_err(|panic| store_err(path, format!("corrupt Parquet {what} (the decoder failed: {panic})")))
 }
 
 /// The type two parts' columns of the same name are read as.

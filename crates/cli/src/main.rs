@@ -33,6 +33,33 @@ enum Command {
     Query(atlas::QueryArgs),
     /// Describe an h5ad file or an atlas store.
     Inspect(atlas::InspectArgs),
+    /// Internal: read an h5ad file's structure in this (child) process; see
+    /// `atlasflow_io::h5ad::probe`. Exit 0 when it reads, 1 when it reports an error.
+    #[command(name = PROBE_COMMAND, hide = true)]
+    ProbeH5ad {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// The hidden subcommand the h5ad probe runs in a child process.
+const PROBE_COMMAND: &str = "__probe-h5ad";
+
+/// Seconds the h5ad probe may take by default (`ATLASFLOW_H5AD_PROBE_SECONDS` overrides):
+/// far more than reading the structure of any real file takes, far less than forever.
+const PROBE_SECONDS: u64 = 300;
+
+/// Open every h5ad file through a child process first (see `atlasflow_io::h5ad::probe`),
+/// so that a corrupt file on which libhdf5 crashes or loops gives an error, not a dead or
+/// hung atlasflow.
+fn install_h5ad_probe() {
+    let Ok(program) = std::env::current_exe() else { return };
+    let seconds = std::env::var("ATLASFLOW_H5AD_PROBE_SECONDS").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(PROBE_SECONDS);
+    atlasflow_io::h5ad::probe::install(atlasflow_io::h5ad::probe::Prober {
+        program,
+        args: vec![PROBE_COMMAND.into()],
+        timeout: std::time::Duration::from_secs(seconds.max(1)),
+    });
 }
 
 #[derive(Args)]
@@ -166,7 +193,11 @@ pub(crate) fn emit(text: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::ProbeH5ad { .. }) {
+        install_h5ad_probe();
+    }
     let result: Result<(), (u8, String)> = match &cli.command {
+        Command::ProbeH5ad { path } => atlasflow_io::h5ad::probe::probe_in_process(path).map_err(|e| (1, e.to_string())),
         Command::Ingest(args) => atlas::ingest(args),
         Command::Query(args) => atlas::query(args),
         Command::Inspect(args) => atlas::inspect(args),

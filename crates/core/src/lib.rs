@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod contain;
 pub mod csr;
 pub mod error;
 pub mod frame;

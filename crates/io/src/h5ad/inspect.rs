@@ -166,6 +166,7 @@ pub fn inspect_h5ad(path: &Path) -> Result<H5adSummary> {
     if meta.is_dir() {
         return Err(not_h5ad(path, "it is a directory"));
     }
+    super::probe::guard(path)?;
     let file = hdf5::File::open(path).map_err(|e| not_h5ad(path, e.to_string()))?;
     let root: &Group = &file;
     if let Some(enc) = encoding_type(root)

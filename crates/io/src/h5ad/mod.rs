@@ -8,10 +8,13 @@
 //!   anndata had written it.
 //! - [`inspect_h5ad`] summarises a file for a person (`atlasflow inspect`) from its
 //!   metadata and small arrays, never reading X's values.
+//! - [`probe`] opens untrusted files in a child process first, where a program asks for it,
+//!   so libhdf5's crashes and endless loops on corrupt files become errors.
 //! - [`encoding`] holds the shared attribute names, versions and HDF5 string helpers.
 
 pub mod encoding;
 mod inspect;
+pub mod probe;
 mod read;
 mod write;
 

@@ -75,6 +75,7 @@ impl H5adReader {
         if std::fs::metadata(path).map_err(|e| ctx.io(e))?.is_dir() {
             return Err(not_h5ad(path, "it is a directory"));
         }
+        super::probe::guard(path)?;
         let file = hdf5::File::open(path).map_err(|e| not_h5ad(path, e.to_string()))?;
         if let Some(enc) = encoding_type(&file)
             && enc != encoding::ANNDATA.0
