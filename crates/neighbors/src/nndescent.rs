@@ -111,6 +111,108 @@ fn mix(mut z: u64) -> u64 {
 fn pair(data: &[f32], d: usize, a: usize, b: usize) -> f32 {
     sq_euclidean(&data[a * d..(a + 1) * d], &data[b * d..(b + 1) * d])
 }
+/// Receivers whose candidate lists are sampled together: bounds the reverse-edge lists
+/// held at once (about 2·heap_k entries of 12 bytes per receiver) whatever the number of
+/// cells, at the cost of one scan of the heaps per chunk. Results do not depend on it.
+pub(crate) const CANDIDATE_CHUNK: usize = 1 << 17;
+
+/// Per cell, up to `maxc` sampled candidates, in one flat array (no allocation per cell).
+pub(crate) struct Candidates {
+    maxc: usize,
+    idx: Vec<u32>,
+    len: Vec<u8>,
+}
+
+impl Candidates {
+    /// The candidates of cell `i`, in index order.
+    #[inline]
+    fn of(&self, i: usize) -> &[u32] {
+        &self.idx[i * self.maxc..i * self.maxc + self.len[i] as usize]
+    }
+}
+
+/// Step 2: every (cell, neighbour) edge offers each end to the other's candidate list with
+/// a priority hashed from the unordered pair and `seed`; each cell keeps the `maxc` new and
+/// the `maxc` old candidates of smallest priority (repeats of a pair counted once), as
+/// pynndescent samples. Receivers are handled `CANDIDATE_CHUNK` at a time; within a chunk
+/// each receiver's list is picked independently, so the result is the same for any chunk
+/// size and thread count.
+fn sample_candidates(heaps: &Heaps, n: usize, maxc: usize, seed: u64) -> (Candidates, Candidates) {
+    let k = heaps.k;
+    let maxc = maxc.min(u8::MAX as usize);
+    let mut new_c = Candidates { maxc, idx: vec![0; n * maxc], len: vec![0; n] };
+    let mut old_c = Candidates { maxc, idx: vec![0; n * maxc], len: vec![0; n] };
+    // The edges of the heaps as (i, j, prio, flag), visited in a fixed order.
+    let edges = |f: &mut dyn FnMut(usize, u32, u32, bool)| {
+        for i in 0..n {
+            for s in 0..k {
+                let j = heaps.idx[i * k + s];
+                if j == u32::MAX || j as usize == i {
+                    continue;
+                }
+                let (a, b) = if (i as u32) < j { (i as u32, j) } else { (j, i as u32) };
+                let prio = mix(seed ^ ((a as u64) << 32 | b as u64)) as u32;
+                f(i, j, prio, heaps.new[i * k + s]);
+            }
+        }
+    };
+    let mut r0 = 0;
+    while r0 < n {
+        let r1 = (r0 + CANDIDATE_CHUNK).min(n);
+        let in_chunk = |c: usize| c >= r0 && c < r1;
+        let mut offsets = vec![0usize; r1 - r0 + 1];
+        edges(&mut |i, j, _, _| {
+            if in_chunk(i) {
+                offsets[i - r0 + 1] += 1;
+            }
+            if in_chunk(j as usize) {
+                offsets[j as usize - r0 + 1] += 1;
+            }
+        });
+        for c in 0..r1 - r0 {
+            offsets[c + 1] += offsets[c];
+        }
+        let mut fill = offsets.clone();
+        let mut cands = vec![(0u32, 0u32, false); offsets[r1 - r0]];
+        edges(&mut |i, j, prio, flag| {
+            if in_chunk(i) {
+                cands[fill[i - r0]] = (j, prio, flag);
+                fill[i - r0] += 1;
+            }
+            if in_chunk(j as usize) {
+                cands[fill[j as usize - r0]] = (i as u32, prio, flag);
+                fill[j as usize - r0] += 1;
+            }
+        });
+        drop(fill);
+        let pick_into = |out: &mut [u32], all: &[(u32, u32, bool)], want_new: bool| -> u8 {
+            let mut v: Vec<(u32, u32)> = all.iter().filter(|c| c.2 == want_new).map(|&(j, p, _)| (p, j)).collect();
+            v.sort_unstable();
+            // A pair has one priority (hashed unordered), so repeats are adjacent.
+            v.dedup();
+            // In index order, which is memory order: kinder to the cache in the join.
+            let m = v.len().min(maxc);
+            for (o, c) in out.iter_mut().zip(&v[..m]) {
+                *o = c.1;
+            }
+            out[..m].sort_unstable();
+            m as u8
+        };
+        new_c.idx[r0 * maxc..r1 * maxc]
+            .par_chunks_mut(maxc)
+            .zip(new_c.len[r0..r1].par_iter_mut())
+            .zip(old_c.idx[r0 * maxc..r1 * maxc].par_chunks_mut(maxc).zip(old_c.len[r0..r1].par_iter_mut()))
+            .enumerate()
+            .for_each(|(c, ((ni, nl), (oi, ol)))| {
+                let all = &cands[offsets[c]..offsets[c + 1]];
+                *nl = pick_into(ni, all, true);
+                *ol = pick_into(oi, all, false);
+            });
+        r0 = r1;
+    }
+    (new_c, old_c)
+}
+
 /// The approximate `params.k` nearest neighbours (the cell itself included) of every row.
 pub fn nn_descent(points: &Points<'_>, metric: Metric, params: &NnDescentParams) -> Result<Knn> {
     let k_out = params.k;
@@ -213,53 +315,10 @@ pub fn nn_descent(points: &Points<'_>, metric: Metric, params: &NnDescentParams)
 
     // 2-4. NN-descent iterations.
     let maxc = params.max_candidates.max(1);
-    let mut triples: Vec<(u32, (u32, u32, bool))> = Vec::with_capacity(2 * n * k);
     let mut offers: Vec<(u32, (u32, f32))> = Vec::new();
     for iter in 0..params.n_iters {
         let seed = mix(params.random_state ^ mix(iter as u64 + 1));
-        // Every (cell, neighbour) edge offers each end to the other's candidate list.
-        triples.clear();
-        for i in 0..n {
-            for s in 0..k {
-                let j = heaps.idx[i * k + s];
-                if j == u32::MAX || j as usize == i {
-                    continue;
-                }
-                let (a, b) = if (i as u32) < j {
-                    (i as u32, j)
-                } else {
-                    (j, i as u32)
-                };
-                let prio = mix(seed ^ ((a as u64) << 32 | b as u64)) as u32;
-                let flag = heaps.new[i * k + s];
-                triples.push((i as u32, (j, prio, flag)));
-                triples.push((j, (i as u32, prio, flag)));
-            }
-        }
-        let (offsets, cands) = group(n, &triples);
-        // Per cell: up to maxc new and maxc old candidates with the smallest priorities.
-        let (new_c, old_c): (Vec<Vec<u32>>, Vec<Vec<u32>>) = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let all = &cands[offsets[i]..offsets[i + 1]];
-                let pick = |want_new: bool| {
-                    let mut v: Vec<(u32, u32)> = all
-                        .iter()
-                        .filter(|c| c.2 == want_new)
-                        .map(|&(j, p, _)| (p, j))
-                        .collect();
-                    v.sort_unstable();
-                    // A pair has one priority (hashed unordered), so repeats are adjacent.
-                    v.dedup();
-                    // In index order, which is memory order: kinder to the cache in the join.
-                    let mut out: Vec<u32> = v.into_iter().take(maxc).map(|c| c.1).collect();
-                    out.sort_unstable();
-                    out
-                };
-                (pick(true), pick(false))
-            })
-            .unzip();
-        drop(cands);
+        let (new_c, old_c) = sample_candidates(&heaps, n, maxc, seed);
         // Sampled new neighbours become old.
         heaps
             .idx
@@ -268,7 +327,7 @@ pub fn nn_descent(points: &Points<'_>, metric: Metric, params: &NnDescentParams)
             .enumerate()
             .for_each(|(i, (idx, new))| {
                 for s in 0..k {
-                    if new[s] && new_c[i].contains(&idx[s]) {
+                    if new[s] && new_c.of(i).contains(&idx[s]) {
                         new[s] = false;
                     }
                 }
@@ -281,7 +340,7 @@ pub fn nn_descent(points: &Points<'_>, metric: Metric, params: &NnDescentParams)
             let worst = |p: usize| heaps.dist[p * k + k - 1];
             offers.clear();
             offers.par_extend((b0..b1).into_par_iter().flat_map_iter(|i| {
-                let (nc, oc) = (&new_c[i], &old_c[i]);
+                let (nc, oc) = (new_c.of(i), old_c.of(i));
                 let mut out = Vec::new();
                 for (a, &p) in nc.iter().enumerate() {
                     let (p, wp) = (p as usize, worst(p as usize));

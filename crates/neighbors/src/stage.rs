@@ -189,9 +189,12 @@ pub fn memory_estimate(n: usize, d: usize, k: usize, search: &Search) -> usize {
             let hk = p.heap_k.max(p.k);
             let c = p.max_candidates;
             let heaps = n * hk * 9;
-            // Edge list and its grouped copy, candidate lists, then the offers of one block
-            // at worst (every pair offered both ways) and their grouped copy.
-            let candidates = 2 * n * hk * (16 + 12) + 2 * n * (c * 4 + 48) + (n + 1) * 16;
+            // The sampled candidates (flat, per cell), the reverse-edge lists of one chunk of
+            // receivers (2·hk entries of 12 bytes per receiver on average; twice that allowed
+            // for hubs), then the offers of one block at worst (every pair offered both ways)
+            // and their grouped copy.
+            let chunk = crate::nndescent::CANDIDATE_CHUNK.min(n);
+            let candidates = 2 * n * (c.min(255) * 4 + 1) + (2 * n * hk).min(2 * chunk * 2 * hk) * 12 + (chunk + 1) * 16 + (n + 1) * 8;
             let offers =
                 2 * crate::nndescent::BLOCK * (c * c.saturating_sub(1) / 2 + c * c) * (12 + 8);
             let trees = crate::nndescent::TREE_BATCH.min(p.n_trees) * n * 8;
