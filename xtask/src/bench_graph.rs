@@ -8,7 +8,7 @@
 //! - atlasflow with a pipeline of neighbors (15), umap and leiden (Parquet output);
 //! - `scripts/scanpy_graph.py`: sc.pp.neighbors, sc.tl.umap, sc.tl.leiden (defaults).
 //!
-//! Results go to `<out-dir>/graph-results.json`; `cargo xtask bench` puts them in
+//! Results go to `benchmarks/graph-results.json`; `cargo xtask bench` puts them in
 //! BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub struct GraphArgs {
     /// atlasflow's worker threads (--threads).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Where inputs, outputs and graph-results.json go (relative to the repository root).
+    /// Where inputs and outputs go (relative to the repository root).
     #[arg(long, default_value = "data/generated/bench")]
     pub out_dir: PathBuf,
     /// Do not run scanpy.
@@ -206,7 +206,9 @@ pub fn main(a: &GraphArgs) -> Result<(), BoxError> {
     let dir = if a.out_dir.is_absolute() { a.out_dir.clone() } else { root.join(&a.out_dir) };
     std::fs::create_dir_all(&dir)?;
     parse_bytes(&a.memory)?;
-    let results = dir.join("graph-results.json");
+    let kept = root.join(crate::bench::RESULTS_DIR);
+    std::fs::create_dir_all(&kept)?;
+    let results = kept.join("graph-results.json");
     let mut runs: Vec<GraphRun> = match std::fs::read_to_string(&results) {
         Ok(t) => serde_json::from_str(&t)?,
         Err(_) => Vec::new(),
@@ -221,7 +223,7 @@ pub fn main(a: &GraphArgs) -> Result<(), BoxError> {
         std::fs::write(&tmp, serde_json::to_string_pretty(&runs)?)?;
         std::fs::rename(&tmp, &results)?;
     }
-    eprintln!("{}", section(&dir));
+    eprintln!("{}", section(&kept));
     eprintln!("run `cargo xtask bench --report-only` to put this in BENCHMARKS.md");
     Ok(())
 }
