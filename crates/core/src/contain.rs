@@ -33,8 +33,8 @@ fn install_hook() {
     });
 }
 
-/// The text of a panic payload.
-fn message(payload: &(dyn Any + Send)) -> String {
+/// The text of a panic payload (what `panic!` was given), for reports of caught panics.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -53,7 +53,7 @@ pub fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     let was = QUIET.with(|q| q.replace(true));
     let out = panic::catch_unwind(AssertUnwindSafe(f));
     QUIET.with(|q| q.set(was));
-    out.map_err(|p| message(p.as_ref()))
+    out.map_err(|p| panic_message(p.as_ref()))
 }
 
 #[cfg(test)]

@@ -102,17 +102,6 @@ fn failure_dir() -> PathBuf {
     std::env::var_os("ATLASFLOW_FUZZ_OUT").map_or_else(|| std::env::temp_dir().join("atlasflow-fuzz-smoke"), PathBuf::from)
 }
 
-/// The text of a panic payload.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a panic without a message)".to_string()
-    }
-}
-
 /// FNV-1a, to name a failing input by its content.
 fn fnv(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
@@ -139,7 +128,7 @@ pub fn smoke_in(dir: &Path, target: fn(&[u8]), seeds: &[Vec<u8>], iterations: us
                 Ok(()) => format!("input saved to {}", file.display()),
                 Err(e) => format!("the input could not be saved to {}: {e}", file.display()),
             };
-            return Err(format!("panic: {}; {place}", panic_message(payload.as_ref())));
+            return Err(format!("panic: {}; {place}", atlasflow_core::contain::panic_message(payload.as_ref())));
         }
     }
     Ok(SmokeStats { executions: iterations, elapsed: started.elapsed() })
