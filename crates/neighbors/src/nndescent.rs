@@ -117,6 +117,7 @@ fn pair(data: &[f32], d: usize, a: usize, b: usize) -> f32 {
 pub(crate) const CANDIDATE_CHUNK: usize = 1 << 17;
 
 /// Per cell, up to `maxc` sampled candidates, in one flat array (no allocation per cell).
+#[derive(Debug, PartialEq)]
 pub(crate) struct Candidates {
     maxc: usize,
     idx: Vec<u32>,
@@ -137,7 +138,7 @@ impl Candidates {
 /// pynndescent samples. Receivers are handled `CANDIDATE_CHUNK` at a time; within a chunk
 /// each receiver's list is picked independently, so the result is the same for any chunk
 /// size and thread count.
-fn sample_candidates(heaps: &Heaps, n: usize, maxc: usize, seed: u64) -> (Candidates, Candidates) {
+fn sample_candidates(heaps: &Heaps, n: usize, maxc: usize, seed: u64, chunk: usize) -> (Candidates, Candidates) {
     let k = heaps.k;
     let maxc = maxc.min(u8::MAX as usize);
     let mut new_c = Candidates { maxc, idx: vec![0; n * maxc], len: vec![0; n] };
@@ -158,7 +159,7 @@ fn sample_candidates(heaps: &Heaps, n: usize, maxc: usize, seed: u64) -> (Candid
     };
     let mut r0 = 0;
     while r0 < n {
-        let r1 = (r0 + CANDIDATE_CHUNK).min(n);
+        let r1 = (r0 + chunk.max(1)).min(n);
         let in_chunk = |c: usize| c >= r0 && c < r1;
         let mut offsets = vec![0usize; r1 - r0 + 1];
         edges(&mut |i, j, _, _| {
@@ -318,7 +319,7 @@ pub fn nn_descent(points: &Points<'_>, metric: Metric, params: &NnDescentParams)
     let mut offers: Vec<(u32, (u32, f32))> = Vec::new();
     for iter in 0..params.n_iters {
         let seed = mix(params.random_state ^ mix(iter as u64 + 1));
-        let (new_c, old_c) = sample_candidates(&heaps, n, maxc, seed);
+        let (new_c, old_c) = sample_candidates(&heaps, n, maxc, seed, CANDIDATE_CHUNK);
         // Sampled new neighbours become old.
         heaps
             .idx
@@ -442,6 +443,48 @@ pub fn nn_descent(points: &Points<'_>, metric: Metric, params: &NnDescentParams)
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The candidates sampled do not depend on how many receivers are handled at once, and
+    /// are the smallest-priority distinct neighbours and reverse neighbours of each cell.
+    #[test]
+    fn candidate_sampling_is_the_same_for_any_chunk() {
+        let (n, k, maxc) = (300, 6, 4);
+        let mut heaps = Heaps { k, idx: vec![u32::MAX; n * k], dist: vec![0.0; n * k], new: vec![false; n * k] };
+        for i in 0..n {
+            heaps.idx[i * k] = i as u32;
+            for s in 1..k {
+                let h = mix((i * k + s) as u64);
+                // Some slots empty, some pointing at hubs, so lists differ in length.
+                heaps.idx[i * k + s] = if h % 11 == 0 { u32::MAX } else if h % 5 == 0 { (h % 7) as u32 } else { (h % n as u64) as u32 };
+                heaps.new[i * k + s] = h % 3 != 0;
+            }
+        }
+        let whole = sample_candidates(&heaps, n, maxc, 42, n);
+        for chunk in [1, 7, 64, n + 5] {
+            assert_eq!(sample_candidates(&heaps, n, maxc, 42, chunk), whole, "chunk {chunk}");
+        }
+        // A hub (cells 0..7 receive many reverse edges) keeps exactly maxc of each kind.
+        assert_eq!(whole.0.of(0).len(), maxc);
+        // The direct computation for one cell: its edges both ways, smallest priorities.
+        let c = 150usize;
+        let mut want: Vec<(u32, u32)> = Vec::new();
+        for i in 0..n {
+            for s in 0..k {
+                let j = heaps.idx[i * k + s];
+                if j == u32::MAX || j as usize == i || !heaps.new[i * k + s] {
+                    continue;
+                }
+                let other = if i == c { j } else if j as usize == c { i as u32 } else { continue };
+                let (a, b) = if (i as u32) < j { (i as u32, j) } else { (j, i as u32) };
+                want.push((mix(42 ^ ((a as u64) << 32 | b as u64)) as u32, other));
+            }
+        }
+        want.sort_unstable();
+        want.dedup();
+        let mut want: Vec<u32> = want.into_iter().take(maxc).map(|w| w.1).collect();
+        want.sort_unstable();
+        assert_eq!(whole.0.of(c), want.as_slice());
+    }
 
     #[test]
     fn python_round_and_scanpy_settings() {

@@ -18,7 +18,7 @@ use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::read::not_h5ad;
@@ -41,7 +41,12 @@ pub struct Prober {
 static PROBER: OnceLock<Prober> = OnceLock::new();
 
 /// Files (path, size, modification time) that passed a probe in this process.
-static PASSED: Mutex<Option<HashSet<(PathBuf, u64, Option<SystemTime>)>>> = Mutex::new(None);
+static PASSED: LazyLock<Mutex<HashSet<(PathBuf, u64, Option<SystemTime>)>>> = LazyLock::new(Mutex::default);
+
+/// The set of files that passed, locked.
+fn passed() -> std::sync::MutexGuard<'static, HashSet<(PathBuf, u64, Option<SystemTime>)>> {
+    PASSED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Probe every h5ad file this process opens from now on with `prober`. Only the first call
 /// counts.
@@ -82,8 +87,7 @@ pub(crate) fn guard(path: &Path) -> Result<()> {
         return Ok(());
     }
     let key = (std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()), meta.len(), meta.modified().ok());
-    let passed = |set: &mut Option<HashSet<_>>| set.get_or_insert_with(HashSet::new).contains(&key);
-    if passed(&mut PASSED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)) {
+    if passed().contains(&key) {
         return Ok(());
     }
     let child = Command::new(&prober.program)
@@ -128,6 +132,6 @@ pub(crate) fn guard(path: &Path) -> Result<()> {
             format!("the HDF5 library crashed reading the file's structure (signal {signal}{name}); the file is corrupt"),
         ));
     }
-    PASSED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(HashSet::new).insert(key);
+    passed().insert(key);
     Ok(())
 }
