@@ -128,6 +128,9 @@ pub struct Run {
     pub atlasflow: Option<Timed>,
     /// Seconds per pass, from run.json.
     pub atlasflow_passes: Vec<(String, f64)>,
+    /// Peak resident bytes per pass, from run.json (sampled by the run itself).
+    #[serde(default)]
+    pub atlasflow_pass_rss: Vec<(String, f64)>,
     /// CPU seconds per step, from run.json.
     pub atlasflow_steps: Vec<(String, f64)>,
     /// Read, decode and write only.
@@ -357,6 +360,7 @@ fn bench_one(a: &BenchArgs, root: &Path, dir: &Path, kind: Kind, cells: usize, l
                 .unwrap_or_default()
         };
         run.atlasflow_passes = list("passes", "label", "seconds");
+        run.atlasflow_pass_rss = list("passes", "label", "peak_rss_bytes");
         run.atlasflow_steps = list("steps", "id", "cpu_seconds");
     }
 
@@ -549,11 +553,15 @@ fn report(runs: &[Run], machine: &str) -> String {
             s.push_str(&format!("scanpy: {n}.\n\n"));
         }
         if !r.atlasflow_passes.is_empty() {
-            s.push_str("| atlasflow pass | s |\n|---|--:|\n");
-            for (l, t) in &r.atlasflow_passes {
+            s.push_str("| atlasflow pass | s | peak RSS in the pass (GiB, sampled every 10 ms) |\n|---|--:|--:|\n");
+            for (i, (l, t)) in r.atlasflow_passes.iter().enumerate() {
                 // The write pass's label names a temporary path: keep its first words.
                 let l = if l.contains(": write ") { l.split(": write ").next().unwrap_or(l).to_string() + ": write" } else { l.clone() };
-                s.push_str(&format!("| {l} | {t:.2} |\n"));
+                let peak = r.atlasflow_pass_rss.get(i).map_or_else(|| "—".into(), |(_, b)| format!("{:.2}", b / GIB));
+                s.push_str(&format!("| {l} | {t:.2} | {peak} |\n"));
+            }
+            if let Some(peak) = streaming_peak(r) {
+                s.push_str(&format!("\nPeak RSS of the streaming fit passes: {:.2} GiB (the write pass also collects obs and the embeddings of every cell for the in-memory stages).\n", peak / GIB));
             }
             s.push('\n');
         }
@@ -612,4 +620,10 @@ pub fn main(a: &BenchArgs) -> Result<(), BoxError> {
     std::fs::write(root.join("BENCHMARKS.md"), report(&runs, &machine()) + &crate::bench_graph::section(&kept))?;
     eprintln!("wrote {} ({} runs)", root.join("BENCHMARKS.md").display(), runs.len());
     Ok(())
+}
+
+/// The largest peak RSS among the streaming fit passes (not the write pass, which collects
+/// per-cell results, nor the in-memory stages), when run.json recorded it.
+fn streaming_peak(r: &Run) -> Option<f64> {
+    r.atlasflow_pass_rss.iter().filter(|(l, _)| l.contains(": fit ")).map(|(_, b)| *b).reduce(f64::max)
 }

@@ -25,6 +25,8 @@ use crate::outputs::PlotOptions;
 use crate::plan::{Plan, PlannedOutput};
 use crate::spec::OutputKind;
 use crate::record::{PassRecord, RunRecord, StepRecord};
+pub use crate::rss::peak_rss_bytes;
+use crate::rss::PeakSampler;
 use crate::registry::Op;
 use crate::source::Source;
 use crate::spill::{self, Spill, SpillWriter};
@@ -135,18 +137,6 @@ pub fn output_path(path: &Path, opts: &RunOptions) -> PathBuf {
     }
 }
 
-/// Peak resident memory of this process so far (Linux), in bytes.
-pub fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
 
 /// The directory of run.json and the checkpoints: that of the first output.
 pub fn record_dir(plan: &Plan, opts: &RunOptions) -> PathBuf {
@@ -187,6 +177,7 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
     let row_nnz = source.row_nnz()?;
     let grans = granules::plan(&row_nnz);
     let mut record = RunRecord::new(plan, &src_path, opts);
+    let rss = PeakSampler::start();
     let step_nanos: Vec<AtomicU64> = (0..plan.steps.len()).map(|_| AtomicU64::new(0)).collect();
     let mut step_cells = vec![(0u64, 0u64); plan.steps.len()];
     let mut step_genes = vec![(0usize, 0usize); plan.steps.len()];
@@ -227,7 +218,7 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
                     check_not_emptied(plan, &work, &saved.cells, &src_path)?;
                     finish_fits(&ctx, &mut chain, &work, states)?;
                     record.resumed_passes += 1;
-                    record.passes.push(PassRecord { label: format!("{label} (resumed from checkpoint)"), cells: 0, seconds: t.elapsed().as_secs_f64() });
+                    record.passes.push(PassRecord { label: format!("{label} (resumed from checkpoint)"), cells: 0, seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: rss.take() });
                     continue;
                 }
                 let to = spill_point(&work, source.genes().n_genes(), spill.as_ref())
@@ -249,7 +240,7 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
                     ));
                     spill = Some(sp);
                 }
-                record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64() });
+                record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: rss.take() });
                 continue;
             }
             let final_genes = chain_genes(&ctx, &chain)?;
@@ -272,7 +263,7 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
             }
             let final_genes = chain_genes(&ctx, &chain)?;
             let uns = chain_uns(&chain);
-            record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64() });
+            record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: rss.take() });
             let Sink { writers, frame, frame_res, .. } = sink;
             let mut frame = frame.finish(uns)?;
             if frame.n_cells == 0 {
@@ -287,10 +278,10 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
                 })
                 .collect();
             globals::check_reads(plan, &globals, &frame, &plot_reads)?;
-            for (step, secs) in globals::run_globals(plan, &globals, &mut frame, &frame_res, &pool, opts.memory_bytes, progress)? {
+            for (step, secs, peak) in globals::run_globals(plan, &globals, &mut frame, &frame_res, &pool, opts.memory_bytes, progress, &rss)? {
                 step_nanos[step].fetch_add((secs * 1e9) as u64, Ordering::Relaxed);
                 step_cells[step] = (frame.n_cells as u64, frame.n_cells as u64);
-                record.passes.push(PassRecord { label: format!("in memory: {}", plan.steps[step].spec.id), cells: frame.n_cells as u64, seconds: secs });
+                record.passes.push(PassRecord { label: format!("in memory: {}", plan.steps[step].spec.id), cells: frame.n_cells as u64, seconds: secs, peak_rss_bytes: peak });
             }
             // Write every output; a failure leaves none of this target's files in place.
             let mut done: Vec<PathBuf> = Vec::new();
@@ -348,7 +339,7 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
         None => format!("{} pass(es) saved in {} while the run went on, removed at its end", ck.saved, ck.dir().display()),
     };
     record.wall_seconds = started.elapsed().as_secs_f64();
-    record.peak_rss_bytes = peak_rss_bytes();
+    record.peak_rss_bytes = peak_rss_bytes().max(rss.take());
     Ok(record)
 }
 

@@ -133,7 +133,7 @@ pub(crate) fn check_reads(plan: &Plan, globals: &[GlobalStep], frame: &CellFrame
 }
 
 /// Run the global stages in order on `frame`, each within the budget; returns the seconds
-/// each took. `frame_res` holds the frame's memory (obs and the streamed embeddings) and
+/// each took and its peak resident memory (from `rss`). `frame_res` holds the frame's memory (obs and the streamed embeddings) and
 /// grows with the graphs and embeddings the stages add.
 pub(crate) fn run_globals(
     plan: &Plan,
@@ -143,7 +143,8 @@ pub(crate) fn run_globals(
     pool: &Arc<dyn MemoryPool>,
     budget: u64,
     progress: &dyn crate::exec::Progress,
-) -> Result<Vec<(usize, f64)>> {
+    rss: &crate::rss::PeakSampler,
+) -> Result<Vec<(usize, f64, u64)>> {
     let mut times = Vec::new();
     let obs_bytes = frame_res.size().saturating_sub(frame.size_bytes());
     for (step, g) in globals {
@@ -161,12 +162,13 @@ pub(crate) fn run_globals(
             )));
         }
         progress.pass_started(&format!("{id} ({} cells, in memory)", frame.n_cells), 1);
+        rss.take();
         let t = Instant::now();
         let out = g.run(frame).map_err(|e| step_error(plan, *step, e));
         progress.advance(1);
         progress.pass_finished();
         frame.apply(out?);
-        times.push((*step, t.elapsed().as_secs_f64()));
+        times.push((*step, t.elapsed().as_secs_f64(), rss.take()));
         drop(r);
         let now = obs_bytes + frame.size_bytes();
         if frame_res.try_resize(now).is_err() {

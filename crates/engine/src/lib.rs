@@ -18,6 +18,7 @@ pub mod params;
 pub mod plan;
 pub mod record;
 pub mod registry;
+pub mod rss;
 pub mod source;
 pub mod spec;
 pub mod spill;

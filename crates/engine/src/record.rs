@@ -17,6 +17,8 @@ pub struct PassRecord {
     pub cells: u64,
     /// Wall time.
     pub seconds: f64,
+    /// Peak resident memory of the process during the pass (sampled; see [`crate::rss`]).
+    pub peak_rss_bytes: u64,
 }
 
 /// One step.
