@@ -30,7 +30,7 @@ use crate::graph::Pruned;
 use crate::tau::tau_rand_index;
 
 /// Vertices per chunk of the parallel SGD (fixed, so results do not depend on threads).
-pub const VERTEX_CHUNK: usize = 4096;
+pub const VERTEX_CHUNK: usize = 1024;
 
 /// The largest embedding dimension supported (per-edge buffers live on the stack).
 pub const MAX_DIM: usize = 64;
