@@ -38,7 +38,7 @@ mod refine;
 mod stage;
 
 pub use labels::{categorical, natural_cmp, number_by_first_appearance, number_by_size};
-pub use optimise::{MAX_ITERATIONS, leiden, louvain};
+pub use optimise::{LeidenRun, MAX_ITERATIONS, leiden, leiden_run, louvain};
 pub use params::{LeidenFlavor, LeidenParams, LouvainFlavor, LouvainParams};
 pub use quality::{modularity, rb_quality};
 pub use stage::{LEIDEN, LOUVAIN, Leiden, Louvain};

@@ -28,6 +28,18 @@ pub const MAX_ITERATIONS: usize = 1000;
 /// Stage name for errors from the kernels.
 const KERNEL: &str = "leiden";
 
+/// What a Leiden run did besides its labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeidenRun {
+    /// One community per node, numbered as [`leiden`] numbers them.
+    pub membership: Vec<u32>,
+    /// Iterations run.
+    pub iterations: usize,
+    /// False when `n_iterations` was negative and [`MAX_ITERATIONS`] ran out before an
+    /// iteration moved nothing (the labels are then those of the last iteration).
+    pub converged: bool,
+}
+
 /// Leiden (Traag, Waltman & van Eck 2019) on the RB-configuration quality (modularity with
 /// `resolution`), as `leidenalg.find_partition(g, RBConfigurationVertexPartition,
 /// weights, resolution_parameter, n_iterations, seed)` computes it on scanpy's graph.
@@ -48,6 +60,19 @@ pub fn leiden(
     seed: u64,
     use_weights: bool,
 ) -> Result<Vec<u32>> {
+    Ok(leiden_run(graph, resolution, n_iterations, seed, use_weights)?.membership)
+}
+
+/// [`leiden`], also saying how many iterations ran and whether "until nothing changes"
+/// was reached: on large graphs every iteration's random refinement tends to find a few
+/// more improving moves, so the count grows with the number of cells.
+pub fn leiden_run(
+    graph: &Graph,
+    resolution: f64,
+    n_iterations: i64,
+    seed: u64,
+    use_weights: bool,
+) -> Result<LeidenRun> {
     check_resolution(KERNEL, resolution)?;
     let net = Network::from_graph(graph, use_weights, KERNEL)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -57,13 +82,21 @@ pub fn leiden(
     } else {
         n_iterations as usize
     };
-    for _ in 0..max_iter {
+    let mut iterations = 0;
+    let mut converged = n_iterations >= 0;
+    while iterations < max_iter {
         let improved = leiden_iteration(&net, &mut membership, resolution, &mut rng);
+        iterations += 1;
         if n_iterations < 0 && !improved {
+            converged = true;
             break;
         }
     }
-    Ok(number_by_size(&membership))
+    Ok(LeidenRun {
+        membership: number_by_size(&membership),
+        iterations,
+        converged,
+    })
 }
 
 /// One call of leidenalg's `optimise_partition`: returns true when a node moved.
@@ -198,6 +231,16 @@ mod tests {
                 rb_quality(&g, &m, 1.0, true).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn reports_iterations_and_convergence() {
+        let g = ring_of_cliques(12, 6, 0.1);
+        let r = leiden_run(&g, 1.0, -1, 0, true).unwrap();
+        assert!(r.converged && r.iterations >= 2, "{r:?}");
+        assert_eq!(r.membership, leiden(&g, 1.0, -1, 0, true).unwrap());
+        let fixed = leiden_run(&g, 1.0, 3, 0, true).unwrap();
+        assert_eq!((fixed.iterations, fixed.converged), (3, true));
     }
 
     #[test]

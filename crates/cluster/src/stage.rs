@@ -10,7 +10,7 @@ use atlasflow_core::{
 
 use crate::labels::{categorical, number_by_first_appearance};
 use crate::network::subgraph;
-use crate::optimise::{leiden, louvain};
+use crate::optimise::{leiden_run, louvain};
 use crate::params::{
     LeidenFlavor, LeidenParams, LouvainFlavor, LouvainParams, check_resolution, connectivities_key,
     output_key,
@@ -71,14 +71,17 @@ impl GlobalStage for Leiden {
 
     fn run(&self, frame: &CellFrame) -> Result<GlobalResult> {
         let p = &self.params;
+        let run = std::cell::Cell::new((0usize, true));
         let labels = cluster(LEIDEN, frame, &self.graph_key, &p.restrict_to, |g| {
-            let m = leiden(
+            let r = leiden_run(
                 g,
                 p.resolution,
                 p.n_iterations,
                 p.random_state,
                 p.use_weights,
             )?;
+            run.set((r.iterations, r.converged));
+            let m = r.membership;
             Ok(match p.flavor {
                 LeidenFlavor::Leidenalg => m,
                 LeidenFlavor::Igraph => number_by_first_appearance(&m),
@@ -91,6 +94,12 @@ impl GlobalStage for Leiden {
                 .with("random_state", Uns::Int(p.random_state as i64))
                 .with("n_iterations", Uns::Int(p.n_iterations)),
         );
+        // Not in scanpy's uns: how many iterations ran, and whether n_iterations = -1
+        // stopped because an iteration changed nothing or because MAX_ITERATIONS ran out.
+        let (iterations, converged) = run.get();
+        let uns = uns
+            .with("iterations_run", Uns::Int(iterations as i64))
+            .with("converged", Uns::Bool(converged));
         Ok(GlobalResult {
             obs: vec![(self.key.clone(), categorical(&labels)?)],
             uns: vec![(self.key.clone(), uns)],

@@ -339,17 +339,28 @@ fn stage_writes_scanpy_outputs() {
         count[l.parse::<usize>().unwrap()] += 1;
     }
     assert!(count.windows(2).all(|w| w[0] >= w[1]), "{count:?}");
+    let Uns::Map(entries) = &out.uns[0].1 else {
+        panic!("uns['leiden'] is not a mapping: {:?}", out.uns)
+    };
+    let iterations = match entries.iter().find(|(k, _)| k == "iterations_run") {
+        Some((_, Uns::Int(i))) => *i,
+        other => panic!("iterations_run: {other:?}"),
+    };
+    assert!(iterations >= 2, "{iterations} iterations");
     assert_eq!(
         out.uns,
         vec![(
             "leiden".to_string(),
-            Uns::map().with(
-                "params",
-                Uns::map()
-                    .with("resolution", Uns::Float(3.0))
-                    .with("random_state", Uns::Int(0))
-                    .with("n_iterations", Uns::Int(-1))
-            )
+            Uns::map()
+                .with(
+                    "params",
+                    Uns::map()
+                        .with("resolution", Uns::Float(3.0))
+                        .with("random_state", Uns::Int(0))
+                        .with("n_iterations", Uns::Int(-1))
+                )
+                .with("iterations_run", Uns::Int(iterations))
+                .with("converged", Uns::Bool(true))
         )]
     );
     let lv = Louvain::new(LouvainParams::default())
