@@ -191,7 +191,35 @@ pub(crate) fn emit(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// mimalloc rather than glibc's malloc: glibc keeps freed batch buffers (its mmap threshold
+/// grows to 32 MiB) in one arena per thread, so a run's RSS sat far above what it used.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (mimalloc.h); libmimalloc-sys
+/// names only the older options.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Milliseconds before freed memory goes back to the system.
+const PURGE_DELAY_MS: std::ffi::c_long = 20;
+
+/// Return freed memory to the system after 20 ms rather than mimalloc's default 1 s: the
+/// passes free a granule's buffers every few milliseconds, and with the default delay the
+/// RSS of a 20,000-cell 10x run was 0.37 GiB against 0.29 GiB at 20 ms and 0.24 GiB at 0,
+/// which costs about 10 % more wall time in page faults (measured with
+/// `MIMALLOC_PURGE_DELAY`, which overrides this).
+#[allow(unsafe_code)]
+fn purge_freed_memory_soon() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return; // the user's setting wins
+    }
+    // SAFETY: mi_option_set only stores an integer option; any value is valid for it, and
+    // it is called before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+}
+
 fn main() -> ExitCode {
+    purge_freed_memory_soon();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::ProbeH5ad { .. }) {
         install_h5ad_probe();
