@@ -61,7 +61,8 @@ pub struct QueryArgs {
 /// `atlasflow inspect`.
 #[derive(Args)]
 pub struct InspectArgs {
-    /// An h5ad file or a store directory.
+    /// An h5ad file, an atlas store directory, or a TileDB-SOMA object (a Census or an
+    /// experiment directory).
     pub path: PathBuf,
 }
 
@@ -147,6 +148,11 @@ pub fn inspect(args: &InspectArgs) -> Result<(), (u8, String)> {
     if !args.path.is_dir() {
         let s = atlasflow_io::inspect_h5ad(&args.path).map_err(|e| (1, e.to_string()))?;
         crate::emit(&s.to_string());
+        return Ok(());
+    }
+    if crate::soma_inspect::is_soma(&args.path) {
+        let s = crate::soma_inspect::inspect(&args.path).map_err(|e| (1, e))?;
+        crate::emit(&s);
         return Ok(());
     }
     let store = AtlasStore::open(&args.path).map_err(|e| (1, e.to_string()))?;

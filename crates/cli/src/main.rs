@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod atlas;
+mod soma_inspect;
 
 /// Single-cell RNA-seq pipelines from YAML, streaming, with scanpy's answers.
 #[derive(Parser)]
@@ -31,7 +32,7 @@ enum Command {
     Ingest(atlas::IngestArgs),
     /// Run SQL over a store's tables (datasets, summary, obs, var, …).
     Query(atlas::QueryArgs),
-    /// Describe an h5ad file or an atlas store.
+    /// Describe an h5ad file, an atlas store, or a TileDB-SOMA object (a Census directory).
     Inspect(atlas::InspectArgs),
     /// Internal: read an h5ad file's structure in this (child) process; see
     /// `atlasflow_io::h5ad::probe`. Exit 0 when it reads, 1 when it reports an error.
@@ -272,5 +273,22 @@ fn main() -> ExitCode {
             eprintln!("error: {msg}");
             ExitCode::from(code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Option 15 is mimalloc 3's purge delay: its default reads back as 1,000 ms (no other
+    /// option of mimalloc 3 defaults to 1,000), so a mimalloc update that renumbers the
+    /// options fails here rather than setting the wrong one.
+    #[test]
+    #[allow(unsafe_code)]
+    fn purge_delay_option_number_is_mimallocs() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        // SAFETY: reads an integer option.
+        let default = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        assert_eq!(default, 1000);
     }
 }
