@@ -12,7 +12,7 @@ use crate::fragment::{Fragment, FragmentFooter, read_consolidated, read_own_foot
 use crate::metadata::{Metadata, read_metadata};
 use crate::names::{TimestampedName, sort_by_time};
 use crate::schema::ArraySchema;
-use crate::storage::{Storage, join};
+use crate::storage::{Storage, file_names, join};
 use crate::tile::read_generic_file;
 
 /// An open TileDB array (read-only, at the current time: every committed fragment).
@@ -61,13 +61,7 @@ impl TileDbArray {
     pub fn open(storage: Arc<dyn Storage>, path: &str) -> Result<Self> {
         let st: &dyn Storage = storage.as_ref();
         let schema_dir = join(path, "__schema");
-        let schema_files: Vec<String> = st
-            .list(&schema_dir)?
-            .into_iter()
-            .filter(|e| !e.is_dir)
-            .map(|e| e.name)
-            .collect();
-        let latest = sort_by_time(schema_files)
+        let latest = sort_by_time(file_names(st, &schema_dir)?)
             .pop()
             .map(|(_, n)| n)
             .ok_or_else(|| {
@@ -95,12 +89,9 @@ impl TileDbArray {
 
         // Footers from consolidated fragment metadata, later files overriding earlier ones.
         let meta_dir = join(path, "__fragment_meta");
-        let meta_files: Vec<String> = st
-            .list(&meta_dir)?
+        let meta_files = file_names(st, &meta_dir)?
             .into_iter()
-            .filter(|e| !e.is_dir && e.name.ends_with(".meta"))
-            .map(|e| e.name)
-            .collect();
+            .filter(|n| n.ends_with(".meta"));
         let mut consolidated: HashMap<String, (FragmentFooter, Arc<ArraySchema>)> = HashMap::new();
         for (_, f) in sort_by_time(meta_files) {
             for (name, footer, s) in

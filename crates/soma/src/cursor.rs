@@ -163,6 +163,12 @@ pub(crate) fn capacity_hint(n: usize) -> usize {
     n.min(1 << 22)
 }
 
+/// A big-endian unsigned integer of up to 8 bytes (the string codecs' ids, run lengths
+/// and length prefixes).
+pub(crate) fn be_uint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+}
+
 /// The little-endian u64 values of `bytes` (whose length is a multiple of 8).
 pub(crate) fn le_u64s(bytes: &[u8]) -> Vec<u64> {
     let (chunks, _) = bytes.as_chunks::<8>();

@@ -148,19 +148,7 @@ impl Datatype {
     /// Whether values are integers for the integer codecs (bit-width reduction, positive
     /// delta, double delta): the integer types and the date/time types.
     pub fn is_integer_like(self) -> bool {
-        matches!(
-            self,
-            Datatype::Int8
-                | Datatype::UInt8
-                | Datatype::Int16
-                | Datatype::UInt16
-                | Datatype::Int32
-                | Datatype::UInt32
-                | Datatype::Int64
-                | Datatype::UInt64
-                | Datatype::DateTime(_)
-                | Datatype::Time(_)
-        )
+        self.is_integer() || matches!(self, Datatype::DateTime(_) | Datatype::Time(_))
     }
 
     /// Whether the type is one of the eight integer types (what positive delta encodes).

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use crate::cursor::{Cursor, le_u64s};
-use crate::error::{Result, SomaError, corrupt};
+use crate::error::{Result, corrupt};
 use crate::names::TimestampedName;
-use crate::schema::{ArraySchema, Range, SUPPORTED_VERSIONS, VAR_NUM, version_supported};
+use crate::schema::{ArraySchema, Range, VAR_NUM, check_version};
 use crate::storage::{Storage, join};
 use crate::tile::{fetch_generic_tile, read_generic_tile};
 
@@ -96,15 +96,14 @@ impl Field {
 }
 
 impl FragmentFooter {
-    /// Reads the footer's first fields (version, schema name) to find its schema.
-    pub(crate) fn peek_schema_name(
-        bytes: &[u8],
-        offset: usize,
-        path: &str,
-    ) -> Result<(u32, String)> {
+    /// Reads the footer's first fields (version, schema name) to find its schema; fails
+    /// on a format version this reader does not decode.
+    pub(crate) fn peek_schema_name(bytes: &[u8], offset: usize, path: &str) -> Result<String> {
         let mut c = Cursor::at(bytes, offset, path)?;
         let version = c.u32()?;
-        Ok((version, c.string_u64()?))
+        let name = c.string_u64()?;
+        check_version(version, "fragment", path)?;
+        Ok(name)
     }
 
     /// Decodes a footer at `offset` of `bytes`, with the fragment's schema. Returns it
@@ -117,14 +116,7 @@ impl FragmentFooter {
     ) -> Result<(Self, usize)> {
         let mut c = Cursor::at(bytes, offset, path)?;
         let version = c.u32()?;
-        if !version_supported(version) {
-            return Err(SomaError::UnsupportedVersion {
-                path: path.into(),
-                what: "fragment",
-                version,
-                supported: SUPPORTED_VERSIONS,
-            });
-        }
+        check_version(version, "fragment", path)?;
         let schema_name = c.string_u64()?;
         let dense = c.u8()? != 0;
         let null_domain = c.u8()? != 0;
@@ -251,7 +243,16 @@ impl Fragment {
         }
     }
 
-    fn u64_tile(&self, storage: &dyn Storage, offset: u64, what: &str) -> Result<Vec<u64>> {
+    /// The u64 values of the footer tile that `list`'s entry for `field` points at
+    /// (`what` names the tile in errors).
+    fn u64_tile(
+        &self,
+        storage: &dyn Storage,
+        list: &[u64],
+        field: Field,
+        what: &str,
+    ) -> Result<Vec<u64>> {
+        let offset = self.list_entry(list, field, storage)?;
         let path = self.metadata_path();
         let bytes = fetch_generic_tile(storage, &path, offset)?;
         let loc = storage.location(&path);
@@ -273,26 +274,37 @@ impl Fragment {
 
     /// Byte offsets of each data tile of `field` in its fixed-size (or offsets) file.
     pub fn tile_offsets(&self, storage: &dyn Storage, field: Field) -> Result<Vec<u64>> {
-        let at = self.list_entry(&self.footer.tile_offsets, field, storage)?;
-        self.u64_tile(storage, at, "tile offsets")
+        self.u64_tile(storage, &self.footer.tile_offsets, field, "tile offsets")
     }
 
     /// Byte offsets of each data tile of `field` in its variable-size file.
     pub fn tile_var_offsets(&self, storage: &dyn Storage, field: Field) -> Result<Vec<u64>> {
-        let at = self.list_entry(&self.footer.tile_var_offsets, field, storage)?;
-        self.u64_tile(storage, at, "variable tile offsets")
+        self.u64_tile(
+            storage,
+            &self.footer.tile_var_offsets,
+            field,
+            "variable tile offsets",
+        )
     }
 
     /// Unfiltered size of each variable-size data tile of `field`.
     pub fn tile_var_sizes(&self, storage: &dyn Storage, field: Field) -> Result<Vec<u64>> {
-        let at = self.list_entry(&self.footer.tile_var_sizes, field, storage)?;
-        self.u64_tile(storage, at, "variable tile sizes")
+        self.u64_tile(
+            storage,
+            &self.footer.tile_var_sizes,
+            field,
+            "variable tile sizes",
+        )
     }
 
     /// Byte offsets of each validity tile of `field`.
     pub fn tile_validity_offsets(&self, storage: &dyn Storage, field: Field) -> Result<Vec<u64>> {
-        let at = self.list_entry(&self.footer.tile_validity_offsets, field, storage)?;
-        self.u64_tile(storage, at, "validity tile offsets")
+        self.u64_tile(
+            storage,
+            &self.footer.tile_validity_offsets,
+            field,
+            "validity tile offsets",
+        )
     }
 
     /// Sizes of the data files of `field`: (fixed or offsets, variable, validity).
@@ -374,15 +386,7 @@ pub(crate) fn read_own_footer(
     }
     let start = size - 8 - len;
     let bytes = storage.read_range(meta_path, start..size - 8)?;
-    let (version, schema_name) = FragmentFooter::peek_schema_name(&bytes, 0, &loc)?;
-    if !version_supported(version) {
-        return Err(SomaError::UnsupportedVersion {
-            path: loc,
-            what: "fragment",
-            version,
-            supported: SUPPORTED_VERSIONS,
-        });
-    }
+    let schema_name = FragmentFooter::peek_schema_name(&bytes, 0, &loc)?;
     let schema = schema_for(&schema_name)?;
     let (footer, end) = FragmentFooter::parse(&bytes, 0, &schema, &loc)?;
     if end != bytes.len() {
@@ -417,15 +421,7 @@ pub(crate) fn read_consolidated(
     for (name, offset) in entries {
         let offset = usize::try_from(offset)
             .map_err(|_| corrupt(&loc, format!("footer offset {offset} is too large")))?;
-        let (version, schema_name) = FragmentFooter::peek_schema_name(&bytes, offset, &loc)?;
-        if !version_supported(version) {
-            return Err(SomaError::UnsupportedVersion {
-                path: loc,
-                what: "fragment",
-                version,
-                supported: SUPPORTED_VERSIONS,
-            });
-        }
+        let schema_name = FragmentFooter::peek_schema_name(&bytes, offset, &loc)?;
         let schema = schema_for(&schema_name)?;
         let (footer, _) = FragmentFooter::parse(&bytes, offset, &schema, &loc)?;
         let base = name.rsplit('/').next().unwrap_or(&name).to_string();

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::cursor::Cursor;
 use crate::error::{Result, corrupt};
-use crate::metadata::vacuumed;
-use crate::names::sort_by_time;
+use crate::metadata::live_files;
 use crate::storage::{Storage, join};
 use crate::tile::read_generic_file;
 
@@ -38,18 +37,8 @@ pub struct Member {
 /// bytes), name-set u8 and name (u64 length + bytes), deleted u8.
 pub fn read_members(storage: &dyn Storage, group: &str) -> Result<BTreeMap<String, Member>> {
     let dir = join(group, "__group");
-    let names: Vec<String> = storage
-        .list(&dir)?
-        .into_iter()
-        .filter(|e| !e.is_dir)
-        .map(|e| e.name)
-        .collect();
-    let skip = vacuumed(storage, &dir, &names)?;
-    let files = names
-        .into_iter()
-        .filter(|n| !n.ends_with(".vac") && !skip.contains(n));
     let mut members = BTreeMap::new();
-    for (_, name) in sort_by_time(files) {
+    for name in live_files(storage, &dir)? {
         let path = join(&dir, &name);
         let loc = storage.location(&path);
         let bytes = read_generic_file(storage, &path)?;

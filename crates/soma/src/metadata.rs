@@ -7,7 +7,7 @@ use crate::cursor::Cursor;
 use crate::datatype::Datatype;
 use crate::error::{Result, corrupt};
 use crate::names::sort_by_time;
-use crate::storage::{Storage, join};
+use crate::storage::{Storage, file_names, join};
 use crate::tile::read_generic_file;
 
 /// A metadata value.
@@ -114,21 +114,23 @@ pub(crate) fn vacuumed(
     Ok(out)
 }
 
-/// Reads the metadata of the object at `object` (an array or group directory).
-pub fn read_metadata(storage: &dyn Storage, object: &str) -> Result<Metadata> {
-    let dir = join(object, "__meta");
-    let names: Vec<String> = storage
-        .list(&dir)?
-        .into_iter()
-        .filter(|e| !e.is_dir)
-        .map(|e| e.name)
-        .collect();
-    let skip = vacuumed(storage, &dir, &names)?;
+/// The files of `dir` (`__meta/` or `__group/`) that still count, oldest write first:
+/// all but the `.vac` lists and the files they name as consolidated away. Both metadata
+/// and group members are replayed from such a directory in this order.
+pub(crate) fn live_files(storage: &dyn Storage, dir: &str) -> Result<Vec<String>> {
+    let names = file_names(storage, dir)?;
+    let skip = vacuumed(storage, dir, &names)?;
     let files = names
         .into_iter()
         .filter(|n| !n.ends_with(".vac") && !skip.contains(n));
+    Ok(sort_by_time(files).into_iter().map(|(_, n)| n).collect())
+}
+
+/// Reads the metadata of the object at `object` (an array or group directory).
+pub fn read_metadata(storage: &dyn Storage, object: &str) -> Result<Metadata> {
+    let dir = join(object, "__meta");
     let mut out = Metadata::new();
-    for (_, name) in sort_by_time(files) {
+    for name in live_files(storage, &dir)? {
         let path = join(&dir, &name);
         let loc = storage.location(&path);
         let bytes = read_generic_file(storage, &path)?;

@@ -15,6 +15,21 @@ pub(crate) fn version_supported(v: u32) -> bool {
     v == 22 || v == 23
 }
 
+/// Fails with [`SomaError::UnsupportedVersion`] unless format version `version` of the
+/// `what` (array schema, fragment) at `path` is one this reader decodes.
+pub(crate) fn check_version(version: u32, what: &'static str, path: &str) -> Result<()> {
+    if version_supported(version) {
+        Ok(())
+    } else {
+        Err(SomaError::UnsupportedVersion {
+            path: path.into(),
+            what,
+            version,
+            supported: SUPPORTED_VERSIONS,
+        })
+    }
+}
+
 /// `cell_val_num` of variable-size fields.
 pub const VAR_NUM: u32 = u32::MAX;
 
@@ -177,14 +192,7 @@ impl ArraySchema {
     pub fn parse(bytes: &[u8], name: &str, path: &str) -> Result<Self> {
         let mut c = Cursor::new(bytes, path);
         let version = c.u32()?;
-        if !version_supported(version) {
-            return Err(SomaError::UnsupportedVersion {
-                path: path.into(),
-                what: "array schema",
-                version,
-                supported: SUPPORTED_VERSIONS,
-            });
-        }
+        check_version(version, "array schema", path)?;
         let allows_duplicates = c.u8()? != 0;
         let sparse = match c.u8()? {
             0 => false,

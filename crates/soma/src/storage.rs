@@ -66,6 +66,17 @@ pub fn join(base: &str, name: &str) -> String {
     }
 }
 
+/// The names of the files (not directories) directly in `dir`: what the `__schema`,
+/// `__meta`, `__group` and `__fragment_meta` directories are read from.
+pub(crate) fn file_names(storage: &dyn Storage, dir: &str) -> Result<Vec<String>> {
+    Ok(storage
+        .list(dir)?
+        .into_iter()
+        .filter(|e| !e.is_dir)
+        .map(|e| e.name)
+        .collect())
+}
+
 /// One coalesced read: a byte span of a file and the requested ranges it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use atlasflow_soma::{
     Coords, CsrRows, Entry, LocalStorage, Result, SomaKind, SomaObject, Storage, XReader, open,
 };
-use common::{fixtures, index, json_f32, json_i64s, reference};
+use common::{array, fixtures, index, json_f32, json_i64s, reference, total_sparse_tiles};
 
 /// Per row: its (dim-1, value bits) pairs, sorted.
 type Rows = BTreeMap<i64, Vec<(i64, u32)>>;
@@ -141,8 +141,7 @@ fn bands_equal_what_tiledbsoma_reads() {
 fn census_sized_bands_cross_fragments() {
     // bands/X: 5,000 rows, the Census's 2048-row tile extent, two fragments overlapping in
     // rows 2500..3000: the default band is the tile extent, three bands in all.
-    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(fixtures()));
-    let a = open(storage, "bands/X").unwrap().into_array().unwrap();
+    let a = array("bands/X");
     assert_eq!(a.tiledb().fragments().len(), 2);
     let x = a.x_reader().unwrap();
     assert_eq!(x.default_band_rows(), 2048);
@@ -157,12 +156,7 @@ fn census_sized_bands_cross_fragments() {
     assert!(empty > 2000, "{empty} empty rows");
     // Each band decodes part of the tiles, and a tile straddling a band edge is decoded
     // once: the next band reuses it. Over all bands, every tile is decoded exactly once.
-    let total: u64 = a
-        .tiledb()
-        .fragments()
-        .iter()
-        .map(|f| f.footer.sparse_tile_num)
-        .sum();
+    let total = total_sparse_tiles(&a);
     assert!(bands.iter().all(|b| b.stats.tiles < total), "{total}");
     let decoded: u64 = bands.iter().map(|b| b.stats.tiles).sum();
     let reused: u64 = bands.iter().map(|b| b.stats.reused_tiles).sum();
@@ -172,8 +166,7 @@ fn census_sized_bands_cross_fragments() {
 
 #[test]
 fn rows_must_be_ascending() {
-    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(fixtures()));
-    let a = open(storage, "tiles/X").unwrap().into_array().unwrap();
+    let a = array("tiles/X");
     let err = a
         .x_reader()
         .unwrap()
@@ -358,8 +351,7 @@ fn readers_can_be_shared_between_threads() {
     shared::<atlasflow_soma::SparseReader>();
     shared::<atlasflow_soma::Census>();
     // Two threads reading disjoint row ranges of one reader get what one read gets.
-    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(fixtures()));
-    let a = open(storage, "tiles/X").unwrap().into_array().unwrap();
+    let a = array("tiles/X");
     let x = a.x_reader().unwrap();
     let (lo, hi): (Vec<i64>, Vec<i64>) = ((0..150).collect(), (150..300).collect());
     let (r1, r2) = std::thread::scope(|s| {

@@ -5,22 +5,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read;
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Float32Type, Float64Type};
 use atlasflow_soma::{LocalStorage, MetadataValue, SomaKind, SomaObject, Storage, open};
+use common::{UNSUPPORTED, array, canon_arrow, canon_json, fixtures, index_at, reference_at};
 use serde_json::Value;
-
-/// Columns whose filters this reader does not undo yet: (array, column, filter).
-const UNSUPPORTED: &[(&str, &str, &str)] = &[("filters/df", "f32_bitshuffle", "BITSHUFFLE")];
-
-/// The checked-in fixtures.
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/soma")
-}
 
 /// The trees the comparison reads: `SOMA_FIXTURES` when set (trees from another
 /// tiledbsoma version, dumped with `make_soma_fixtures.py --dump-only`), else the
@@ -30,62 +22,6 @@ fn compared_trees() -> (PathBuf, bool) {
         Some(dir) => (PathBuf::from(dir), false),
         None => (fixtures(), true),
     }
-}
-
-fn index(root: &std::path::Path) -> Value {
-    let text = std::fs::read_to_string(root.join("reference/index.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else {
-        format!("{v:?}")
-    }
-}
-
-/// A canonical string per cell of an Arrow column.
-fn canon_arrow(array: &ArrayRef) -> Vec<String> {
-    let array = match array.data_type() {
-        DataType::Dictionary(_, value_type) => arrow::compute::cast(array, value_type).unwrap(),
-        _ => Arc::clone(array),
-    };
-    (0..array.len())
-        .map(|i| {
-            if array.is_null(i) {
-                return "null".to_string();
-            }
-            match array.data_type() {
-                DataType::Float32 => float(f64::from(array.as_primitive::<Float32Type>().value(i))),
-                DataType::Float64 => float(array.as_primitive::<Float64Type>().value(i)),
-                DataType::Boolean => array.as_boolean().value(i).to_string(),
-                DataType::LargeUtf8 => array.as_string::<i64>().value(i).to_string(),
-                DataType::Utf8 => array.as_string::<i32>().value(i).to_string(),
-                _ => arrow::util::display::array_value_to_string(&array, i).unwrap(),
-            }
-        })
-        .collect()
-}
-
-/// A canonical string per cell of a reference column (`{"type", "values"}`; floats are
-/// Python repr strings, which parse exactly).
-fn canon_json(column: &Value) -> Vec<String> {
-    let is_float = matches!(column["type"].as_str(), Some("float" | "double"));
-    column["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| match v {
-            Value::Null => "null".into(),
-            Value::String(s) if is_float => float(s.parse::<f64>().unwrap()),
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) if n.is_f64() => float(n.as_f64().unwrap()),
-            Value::Number(n) => n.to_string(),
-            Value::String(s) => s.clone(),
-            other => panic!("unexpected reference value {other}"),
-        })
-        .collect()
 }
 
 fn rows(columns: &[Vec<String>]) -> Vec<Vec<String>> {
@@ -122,7 +58,7 @@ fn check_metadata(path: &str, obj: &SomaObject, expected: &serde_json::Map<Strin
 fn every_fixture_object_reads_as_tiledbsoma_reads_it() {
     let (root, checked_in) = compared_trees();
     let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(&root));
-    let index = index(&root);
+    let index = index_at(&root);
     let objects = index["objects"].as_array().unwrap();
     let mut arrays = 0;
     let mut cells = 0;
@@ -156,17 +92,10 @@ fn every_fixture_object_reads_as_tiledbsoma_reads_it() {
                 }
             }
             SomaObject::Array(a) => {
-                let Some(file) = entry["file"].as_str() else {
+                if entry["file"].as_str().is_none() {
                     continue;
-                };
-                let mut text = String::new();
-                flate2::read::GzDecoder::new(
-                    std::fs::File::open(root.join("reference").join(file)).unwrap(),
-                )
-                .read_to_string(&mut text)
-                .unwrap();
-                let reference: Value = serde_json::from_str(&text).unwrap();
-                let mut ref_cols = reference["columns"].as_object().unwrap().clone();
+                }
+                let mut ref_cols = reference_at(&root, entry);
                 let skip: Vec<&str> = UNSUPPORTED
                     .iter()
                     .filter(|u| u.0 == path)
@@ -247,11 +176,6 @@ fn unsupported_filters_fail_naming_the_filter_and_the_file() {
             "{msg}"
         );
     }
-}
-
-fn array(path: &str) -> atlasflow_soma::SomaArray {
-    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(fixtures()));
-    open(storage, path).unwrap().into_array().unwrap()
 }
 
 fn pipelines(a: &atlasflow_soma::SomaArray) -> Vec<String> {

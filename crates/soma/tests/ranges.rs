@@ -12,7 +12,10 @@ use std::sync::Arc;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use atlasflow_soma::{Coords, LocalStorage, SomaObject, SparseReader, Storage, open};
-use common::{UNSUPPORTED, canon_arrow, canon_json, fixtures, index, json_i64s, reference};
+use common::{
+    UNSUPPORTED, array, canon_arrow, canon_json, fixtures, index, json_i64s, reference,
+    total_sparse_tiles,
+};
 
 /// The selections tried on an array with `n` rows and dim-0 tile extent `e`.
 fn selections(n: i64, e: i64) -> Vec<(String, Coords)> {
@@ -152,15 +155,9 @@ fn range_reads_equal_the_slices_tiledbsoma_reads() {
 
 #[test]
 fn selective_reads_decode_only_intersecting_tiles() {
-    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(fixtures()));
-    let a = open(storage, "tiles/X").unwrap().into_array().unwrap();
+    let a = array("tiles/X");
     let reader = a.reader(None).unwrap();
-    let total: u64 = a
-        .tiledb()
-        .fragments()
-        .iter()
-        .map(|f| f.footer.sparse_tile_num)
-        .sum();
+    let total = total_sparse_tiles(&a);
     let all = reader.plan(&Coords::all()).tile_count() as u64;
     assert_eq!(all, total);
     let one = reader.plan(&Coords::range(40, 45));

@@ -2,13 +2,9 @@
 //! a run of big-endian ids as the data. Decoding rebuilds both the bytes and the cell
 //! offsets, which are not stored for such fields.
 
-use crate::cursor::{Cursor, capacity_hint};
+use super::StringsHeader;
+use crate::cursor::{Cursor, be_uint, capacity_hint};
 use crate::error::{Result, corrupt};
-
-/// A big-endian unsigned integer of 1, 2, 4 or 8 bytes.
-fn be_uint(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
-}
 
 /// Decodes one chunk. The metadata holds the two part counts (u32 each), the unfiltered
 /// size, the ids' byte size and the offsets' size (u32 each), the id width and the
@@ -16,13 +12,13 @@ fn be_uint(bytes: &[u8]) -> u64 {
 /// as big-endian length-prefixed strings. Returns (string bytes, cell start offsets).
 pub(crate) fn decode(md: &mut Cursor<'_>, data: &[u8]) -> Result<(Vec<u8>, Vec<u64>)> {
     let path = md.path();
-    let _parts_md = md.u32()?;
-    let _parts_data = md.u32()?;
-    let unfiltered = md.u32()? as usize;
-    let ids_len = md.u32()? as usize;
-    let _offsets_len = md.u32()?;
-    let id_width = md.u8()? as usize;
-    let len_width = md.u8()? as usize;
+    let StringsHeader {
+        unfiltered,
+        data_len: ids_len,
+        offsets_len: _,
+        first_width: id_width,
+        len_width,
+    } = StringsHeader::parse(md)?;
     let dict_len = md.u32()? as usize;
     let dict = md.take(dict_len)?;
     if !matches!(id_width, 1 | 2 | 4 | 8) || !matches!(len_width, 1 | 2 | 4 | 8) {

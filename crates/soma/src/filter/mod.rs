@@ -236,6 +236,36 @@ impl FilterPipeline {
     }
 }
 
+/// The head of the chunk metadata that both string codecs (dictionary and RLE strings)
+/// write: the two part counts, the unfiltered size, the encoded data's byte size and the
+/// offsets' byte size (u32 each), then two widths (u8 each).
+struct StringsHeader {
+    /// The size of the decoded strings.
+    unfiltered: usize,
+    /// The byte size of the encoded data (the ids, or the runs).
+    data_len: usize,
+    /// The byte size of the cell offsets (8 per cell).
+    offsets_len: usize,
+    /// The width of an id (dictionary) or of a run length (RLE).
+    first_width: usize,
+    /// The width of a string length.
+    len_width: usize,
+}
+
+impl StringsHeader {
+    fn parse(md: &mut Cursor<'_>) -> Result<Self> {
+        let _parts_md = md.u32()?;
+        let _parts_data = md.u32()?;
+        Ok(StringsHeader {
+            unfiltered: md.u32()? as usize,
+            data_len: md.u32()? as usize,
+            offsets_len: md.u32()? as usize,
+            first_width: md.u8()? as usize,
+            len_width: md.u8()? as usize,
+        })
+    }
+}
+
 /// One chunk after the pipeline was undone.
 #[derive(Debug, Default)]
 pub(crate) struct Unfiltered {

@@ -2,26 +2,22 @@
 //! big-endian with widths given in the chunk metadata. As with dictionary encoding, the
 //! cell offsets are not stored and are rebuilt here.
 
-use crate::cursor::{Cursor, capacity_hint};
+use super::StringsHeader;
+use crate::cursor::{Cursor, be_uint, capacity_hint};
 use crate::error::{Result, corrupt};
-
-/// A big-endian unsigned integer of up to 8 bytes.
-fn be_uint(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
-}
 
 /// Decodes one chunk. The metadata holds the two part counts (u32 each), the unfiltered
 /// size, the runs' byte size and the offsets' byte size (u32 each), then the run-length
 /// width and the string-length width (u8 each). Returns (string bytes, cell start offsets).
 pub(crate) fn decode(md: &mut Cursor<'_>, data: &[u8]) -> Result<(Vec<u8>, Vec<u64>)> {
     let path = md.path();
-    let _parts_md = md.u32()?;
-    let _parts_data = md.u32()?;
-    let unfiltered = md.u32()? as usize;
-    let runs_len = md.u32()? as usize;
-    let offsets_len = md.u32()? as usize;
-    let run_width = md.u8()? as usize;
-    let len_width = md.u8()? as usize;
+    let StringsHeader {
+        unfiltered,
+        data_len: runs_len,
+        offsets_len,
+        first_width: run_width,
+        len_width,
+    } = StringsHeader::parse(md)?;
     if !(1..=8).contains(&run_width) || !(1..=8).contains(&len_width) {
         return Err(corrupt(
             path,

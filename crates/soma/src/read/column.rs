@@ -4,6 +4,7 @@
 use super::ColumnSpec;
 use super::field::FieldCells;
 use crate::error::{Result, corrupt};
+use crate::merge::KeyPart;
 
 /// A column's cells gathered over fragments.
 #[derive(Debug, Default)]
@@ -15,6 +16,21 @@ pub(super) struct Column {
 }
 
 impl Column {
+    /// The column as one part of the cell keys the newest-wins merge compares.
+    pub(super) fn key_part<'a>(&'a self, spec: &ColumnSpec) -> KeyPart<'a> {
+        if spec.var {
+            KeyPart::Var {
+                data: &self.data,
+                offsets: &self.offsets,
+            }
+        } else {
+            KeyPart::Fixed {
+                data: &self.data,
+                width: spec.datatype.size(),
+            }
+        }
+    }
+
     pub(super) fn push_cells(
         &mut self,
         spec: &ColumnSpec,

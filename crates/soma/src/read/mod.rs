@@ -49,6 +49,34 @@ pub(crate) struct ColumnSpec {
     pub(crate) enumeration: Option<String>,
 }
 
+/// Appends the newest-wins priority (timestamp, fragment index) of the `n` cells of
+/// `frag`, the `index`-th fragment: the cells' own timestamps (`timestamps`, the decoded
+/// little-endian u64 field) when the fragment stores them, else the fragment's end time.
+fn push_priority(
+    priority: &mut Vec<(u64, u32)>,
+    frag: &Fragment,
+    index: usize,
+    timestamps: Option<Vec<u8>>,
+    n: usize,
+    frag_loc: &str,
+) -> Result<()> {
+    let fragment = u32::try_from(index).unwrap_or(u32::MAX);
+    match timestamps {
+        Some(bytes) => {
+            let ts = le_u64s(&bytes);
+            if ts.len() != n {
+                return Err(corrupt(
+                    frag_loc,
+                    format!("{} timestamps for {n} cells", ts.len()),
+                ));
+            }
+            priority.extend(ts.into_iter().map(|t| (t, fragment)));
+        }
+        None => priority.extend(std::iter::repeat_n((frag.timestamps.t2, fragment), n)),
+    }
+    Ok(())
+}
+
 /// Whether two non-empty domains intersect (unknown range types count as intersecting).
 fn domains_overlap(a: &[Range], b: &[Range]) -> bool {
     a.iter()
@@ -224,20 +252,12 @@ impl TileDbArray {
                 cols[k].push_fill(&specs[k], n, &frag_loc)?;
             }
             if merge {
-                let fragment = u32::try_from(index).unwrap_or(u32::MAX);
-                if frag.footer.has_timestamps {
-                    let cells = read_field(storage, frag, Field::Timestamps)?;
-                    let ts = le_u64s(&cells.data);
-                    if ts.len() != n {
-                        return Err(corrupt(
-                            &frag_loc,
-                            format!("{} timestamps for {n} cells", ts.len()),
-                        ));
-                    }
-                    priority.extend(ts.into_iter().map(|t| (t, fragment)));
+                let timestamps = if frag.footer.has_timestamps {
+                    Some(read_field(storage, frag, Field::Timestamps)?.data)
                 } else {
-                    priority.extend(std::iter::repeat_n((frag.timestamps.t2, fragment), n));
-                }
+                    None
+                };
+                push_priority(&mut priority, frag, index, timestamps, n, &frag_loc)?;
             }
         }
         let keep = if merge {
@@ -246,19 +266,7 @@ impl TileDbArray {
                 .dimensions
                 .iter()
                 .filter_map(|d| names.iter().position(|n| *n == d.name))
-                .map(|k| {
-                    if specs[k].var {
-                        KeyPart::Var {
-                            data: &cols[k].data,
-                            offsets: &cols[k].offsets,
-                        }
-                    } else {
-                        KeyPart::Fixed {
-                            data: &cols[k].data,
-                            width: specs[k].datatype.size(),
-                        }
-                    }
-                })
+                .map(|k| cols[k].key_part(&specs[k]))
                 .collect();
             Some(newest_wins(&parts, &priority))
         } else {

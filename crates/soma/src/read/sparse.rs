@@ -26,7 +26,7 @@ use arrow::record_batch::RecordBatchOptions;
 use super::column::Column;
 use super::field::{FieldCells, read_field_tiles};
 use super::plan::{FragmentIndex, ReadPlan, index_fragments, plan};
-use super::{ColumnSpec, to_arrow};
+use super::{ColumnSpec, push_priority, to_arrow};
 use crate::array::TileDbArray;
 use crate::coords::Coords;
 use crate::cursor::le_u64s;
@@ -386,20 +386,11 @@ impl SparseReader {
                 }
             }
             if self.merge {
-                let fragment = u32::try_from(*fi).unwrap_or(u32::MAX);
-                match &index.timestamps {
-                    Some(ft) => {
-                        let ts = le_u64s(&read_field_tiles(storage, frag, ft, tiles)?.data);
-                        if ts.len() != n {
-                            return Err(corrupt(
-                                &frag_loc,
-                                format!("{} timestamps for {n} cells", ts.len()),
-                            ));
-                        }
-                        priority.extend(ts.into_iter().map(|t| (t, fragment)));
-                    }
-                    None => priority.extend(std::iter::repeat_n((frag.timestamps.t2, fragment), n)),
-                }
+                let timestamps = match &index.timestamps {
+                    Some(ft) => Some(read_field_tiles(storage, frag, ft, tiles)?.data),
+                    None => None,
+                };
+                push_priority(&mut priority, frag, *fi, timestamps, n, &frag_loc)?;
             }
             rows += n;
             stats.tiles += (tiles.len() - reused) as u64;
@@ -423,19 +414,7 @@ impl SparseReader {
         let mut keep: Vec<bool> = d0.iter().map(|&v| coords.contains(v)).collect();
         if self.merge {
             let parts: Vec<KeyPart<'_>> = (0..n_dims)
-                .map(|k| {
-                    if self.specs[k].var {
-                        KeyPart::Var {
-                            data: &cols[k].data,
-                            offsets: &cols[k].offsets,
-                        }
-                    } else {
-                        KeyPart::Fixed {
-                            data: &cols[k].data,
-                            width: self.specs[k].datatype.size(),
-                        }
-                    }
-                })
+                .map(|k| cols[k].key_part(&self.specs[k]))
                 .collect();
             let newest = newest_wins(&parts, &priority);
             for (k, n) in keep.iter_mut().zip(newest) {

@@ -4,36 +4,51 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Float32Type, Float64Type};
+use atlasflow_soma::{LocalStorage, SomaArray, Storage, open};
 use serde_json::Value;
 
-/// Columns whose filters the reader does not undo (skipped): (array, column).
-pub const UNSUPPORTED: &[(&str, &str)] = &[("filters/df", "f32_bitshuffle")];
+/// Columns whose filters the reader does not undo yet (skipped): (array, column, filter).
+pub const UNSUPPORTED: &[(&str, &str, &str)] = &[("filters/df", "f32_bitshuffle", "BITSHUFFLE")];
 
 /// The checked-in fixtures.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/soma")
 }
 
-/// The reference index (`reference/index.json`).
+/// The array at `path` of the checked-in fixtures.
+pub fn array(path: &str) -> SomaArray {
+    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(fixtures()));
+    open(storage, path).unwrap().into_array().unwrap()
+}
+
+/// The reference index (`reference/index.json`) of the checked-in fixtures.
 pub fn index() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("reference/index.json")).unwrap();
+    index_at(&fixtures())
+}
+
+/// The reference index (`reference/index.json`) of the fixture tree at `root`.
+pub fn index_at(root: &Path) -> Value {
+    let text = std::fs::read_to_string(root.join("reference/index.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
-/// The reference columns of one array entry of the index.
+/// The reference columns of one array entry of the checked-in fixtures' index.
 pub fn reference(entry: &Value) -> serde_json::Map<String, Value> {
+    reference_at(&fixtures(), entry)
+}
+
+/// The reference columns of one array entry of the index of the fixture tree at `root`.
+pub fn reference_at(root: &Path, entry: &Value) -> serde_json::Map<String, Value> {
     let file = entry["file"].as_str().unwrap();
     let mut text = String::new();
-    flate2::read::GzDecoder::new(
-        std::fs::File::open(fixtures().join("reference").join(file)).unwrap(),
-    )
-    .read_to_string(&mut text)
-    .unwrap();
+    flate2::read::GzDecoder::new(std::fs::File::open(root.join("reference").join(file)).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     v["columns"].as_object().unwrap().clone()
 }
@@ -69,7 +84,8 @@ pub fn canon_arrow(array: &ArrayRef) -> Vec<String> {
         .collect()
 }
 
-/// A canonical string per cell of a reference column.
+/// A canonical string per cell of a reference column (`{"type", "values"}`; floats are
+/// Python repr strings, which parse exactly).
 pub fn canon_json(column: &Value) -> Vec<String> {
     let is_float = matches!(column["type"].as_str(), Some("float" | "double"));
     column["values"]
@@ -86,6 +102,15 @@ pub fn canon_json(column: &Value) -> Vec<String> {
             other => panic!("unexpected reference value {other}"),
         })
         .collect()
+}
+
+/// The number of data tiles over all fragments of `a`.
+pub fn total_sparse_tiles(a: &SomaArray) -> u64 {
+    a.tiledb()
+        .fragments()
+        .iter()
+        .map(|f| f.footer.sparse_tile_num)
+        .sum()
 }
 
 /// A reference value as f32 (what CSR rows carry).
