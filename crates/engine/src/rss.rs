@@ -96,7 +96,8 @@ mod tests {
         let before = s.take();
         let mut big = vec![1u8; 256 << 20];
         big[12345] = 2;
-        std::thread::sleep(PERIOD * 5);
+        // Long enough for the sampler to run even on a loaded machine.
+        std::thread::sleep(PERIOD * 30);
         std::hint::black_box(&big);
         drop(big);
         std::thread::sleep(PERIOD * 2);
