@@ -131,6 +131,9 @@ pub struct Run {
     /// Peak resident bytes per pass, from run.json (sampled by the run itself).
     #[serde(default)]
     pub atlasflow_pass_rss: Vec<(String, f64)>,
+    /// Leiden's iterations and whether it converged (uns['leiden'] of atlasflow's output).
+    #[serde(default)]
+    pub leiden_iterations: Option<(i64, bool)>,
     /// CPU seconds per step, from run.json.
     pub atlasflow_steps: Vec<(String, f64)>,
     /// Read, decode and write only.
@@ -362,6 +365,7 @@ fn bench_one(a: &BenchArgs, root: &Path, dir: &Path, kind: Kind, cells: usize, l
         run.atlasflow_passes = list("passes", "label", "seconds");
         run.atlasflow_pass_rss = list("passes", "label", "peak_rss_bytes");
         run.atlasflow_steps = list("steps", "id", "cpu_seconds");
+        run.leiden_iterations = leiden_iterations(&ours);
     }
 
     // scanpy.
@@ -549,6 +553,12 @@ fn report(runs: &[Run], machine: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(" / ")
         ));
+        if let Some((it, converged)) = r.leiden_iterations {
+            s.push_str(&format!(
+                "atlasflow's Leiden (n_iterations = -1): {it} iterations, {}.\n\n",
+                if converged { "converged (the last moved no cell)" } else { "stopped at the iteration cap" }
+            ));
+        }
         if let Some(n) = &r.scanpy_note {
             s.push_str(&format!("scanpy: {n}.\n\n"));
         }
@@ -626,4 +636,12 @@ pub fn main(a: &BenchArgs) -> Result<(), BoxError> {
 /// per-cell results, nor the in-memory stages), when run.json recorded it.
 fn streaming_peak(r: &Run) -> Option<f64> {
     r.atlasflow_pass_rss.iter().filter(|(l, _)| l.contains(": fit ")).map(|(_, b)| *b).reduce(f64::max)
+}
+
+/// `uns['leiden']`'s `iterations_run` and `converged` in an atlasflow output, when present.
+fn leiden_iterations(h5ad: &Path) -> Option<(i64, bool)> {
+    let f = hdf5::File::open(h5ad).ok()?;
+    let it = f.dataset("uns/leiden/iterations_run").ok()?.read_scalar::<i64>().ok()?;
+    let converged = f.dataset("uns/leiden/converged").ok()?.read_scalar::<bool>().ok()?;
+    Some((it, converged))
 }
