@@ -33,6 +33,15 @@ use crate::{Result, store_err};
 
 /// The marker file that makes a directory a store.
 pub const MARKER: &str = "atlasflow-store.json";
+
+/// Whether `dir` is a TileDB group or array: a TileDB-SOMA object such as a Census copy,
+/// not an atlas store.
+pub fn is_tiledb_soma(dir: &Path) -> bool {
+    dir.join("__tiledb_group.tdb").exists() || dir.join("__schema").is_dir()
+}
+
+/// What a pipeline pointed at a TileDB-SOMA directory is told.
+pub const SOMA_NOT_YET: &str = "is a TileDB-SOMA object (the Census's own format): `atlasflow inspect` reads it, but pipelines cannot stream from it yet; fetch the cells as h5ad (cellxgene_census.get_anndata) or build an atlas store from h5ad files with `atlasflow ingest`";
 /// The store format this build reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
 /// The only measurement a store holds today.
@@ -159,6 +168,9 @@ impl Layout {
     /// Check the marker: the directory is a store of a version this build reads.
     pub fn check_marker(&self) -> Result<()> {
         let p = self.marker();
+        if is_tiledb_soma(&self.root) {
+            return Err(store_err(&self.root, SOMA_NOT_YET));
+        }
         let text = std::fs::read_to_string(&p).map_err(|e| {
             store_err(&self.root, format!("not an atlas store (no readable {MARKER}: {e}); build one with `atlasflow ingest`"))
         })?;

@@ -30,6 +30,8 @@ fn census_error(spec: &PipelineSpec, src: &CensusSource, e: AtlasError) -> Engin
             EngineError::Spec { file: spec.file.clone(), line, column: 0, message: format!("source.{which}: {source}") }
         }
         AtlasError::H5ad(e) => EngineError::from(e),
+        // About the store itself: name it once.
+        AtlasError::Store { path, message } if path == src.uri => EngineError::Input { path, message },
         other => EngineError::Input { path: src.uri.clone(), message: other.to_string() },
     }
 }
@@ -51,6 +53,10 @@ impl Source {
                     SourceSpec::H5ad(_) if is_store => Err(EngineError::Input {
                         path: p.to_path_buf(),
                         message: "is an atlas store, but the pipeline's source is an h5ad file; give the pipeline a `census:` source to select cells from a store".into(),
+                    }),
+                    _ if atlasflow_atlas::layout::is_tiledb_soma(p) => Err(EngineError::Input {
+                        path: p.to_path_buf(),
+                        message: atlasflow_atlas::layout::SOMA_NOT_YET.into(),
                     }),
                     _ => Err(EngineError::Input {
                         path: p.to_path_buf(),
