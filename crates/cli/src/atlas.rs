@@ -150,7 +150,7 @@ pub fn inspect(args: &InspectArgs) -> Result<(), (u8, String)> {
         crate::emit(&s.to_string());
         return Ok(());
     }
-    if crate::soma_inspect::is_soma(&args.path) {
+    if atlasflow_atlas::layout::is_tiledb_soma(&args.path) {
         let s = crate::soma_inspect::inspect(&args.path).map_err(|e| (1, e))?;
         crate::emit(&s);
         return Ok(());

@@ -10,11 +10,6 @@ use atlasflow_soma::{MetadataValue, SomaGroup, SomaObject, open_local};
 /// Deepest group nesting printed (the Census is four levels deep to X's layers).
 const MAX_DEPTH: usize = 8;
 
-/// Whether `dir` is a TileDB group or array (and so a SOMA object, not an atlas store).
-pub fn is_soma(dir: &Path) -> bool {
-    dir.join("__tiledb_group.tdb").exists() || dir.join("__schema").is_dir()
-}
-
 /// The tree of the SOMA object at `dir`: every member with its SOMA kind; arrays with their
 /// shape, columns and number of fragments; groups with their metadata.
 pub fn inspect(dir: &Path) -> Result<String, String> {
