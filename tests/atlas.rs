@@ -12,6 +12,8 @@ use std::process::{Command, Output};
 use arrow::array::AsArray;
 use atlasflow_atlas::{AtlasStore, CensusQuery, CensusReader, GeneSelection, IngestOptions};
 
+mod support;
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -480,7 +482,7 @@ fn inspect_describes_a_tiledb_soma_census() {
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let copy = tmp.path().join("census");
-    copy_tree(&census, &copy);
+    support::copy_tree(&census, &copy);
     let schemas = copy.join("census_data/homo_sapiens/obs/__schema");
     let schema = std::fs::read_dir(&schemas)
         .expect("obs schema dir")
@@ -493,17 +495,4 @@ fn inspect_describes_a_tiledb_soma_census() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("__schema") && !err.contains("panicked"), "{err}");
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let p = e.expect("entry").path();
-        let dst = to.join(p.file_name().expect("name"));
-        if p.is_dir() {
-            copy_tree(&p, &dst);
-        } else {
-            std::fs::copy(&p, &dst).expect("copy");
-        }
-    }
 }

@@ -794,15 +794,8 @@ fn copy_input_named(d: &Path) -> PathBuf {
 /// A copy of the example atlas store in `dir/<name>` with one file (relative to the store)
 /// replaced by `bytes`.
 fn store_with(dir: &Path, name: &str, file: &str, bytes: &[u8]) -> PathBuf {
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap().flatten() {
-            let (src, dst) = (e.path(), to.join(e.file_name()));
-            if src.is_dir() { copy_dir(&src, &dst) } else { std::fs::copy(&src, &dst).unwrap(); }
-        }
-    }
     let store = dir.join(name);
-    copy_dir(&repo().join("data/example/atlas"), &store);
+    support::copy_tree(&repo().join("data/example/atlas"), &store);
     std::fs::write(store.join(file), bytes).unwrap();
     store
 }

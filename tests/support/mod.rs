@@ -12,6 +12,19 @@ use arrow::datatypes::{DataType, Float64Type};
 use atlasflow_core::batch::CELL_ID;
 use atlasflow_core::{CellBatch, Csr, FitStage, Fitted, GeneTable, MapStage, XView};
 
+/// Copy the directory tree `from` to `to` (for tests that damage a copy of a fixture).
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_tree(&src, &dst)
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
 /// `tests/data/<name>` of the repository.
 pub fn data_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
