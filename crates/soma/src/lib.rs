@@ -20,7 +20,9 @@
 //!   Census) at a time in bounded memory.
 //! - [`Census`]: a Census root, its `census_info` tables and per-organism experiments.
 //! - [`TileDbArray`]: the TileDB level — schema, fragments, R-trees, tile offsets.
-//! - [`Storage`]: where bytes come from; [`LocalStorage`] today, object stores later.
+//! - [`Storage`]: where bytes come from — [`LocalStorage`], or [`S3Storage`] (object_store,
+//!   anonymous by default, coalesced range reads, a metadata cache); [`storage_for_uri`]
+//!   picks one for `s3://bucket/prefix`, `file:///dir` or a directory.
 //!
 //! The format reference is `shared/reference/soma/tiledb-soma-reader.md`; the fixtures
 //! under `tests/data/soma` are written by real tiledbsoma
@@ -43,6 +45,7 @@ mod merge;
 pub mod metadata;
 pub mod names;
 mod read;
+pub mod s3;
 pub mod schema;
 pub mod soma;
 pub mod storage;
@@ -57,5 +60,6 @@ pub use datatype::Datatype;
 pub use error::{Result, SomaError};
 pub use metadata::{Metadata, MetadataValue};
 pub use read::{ReadPlan, ReadStats, SparseReader};
+pub use s3::{S3Options, S3Stats, S3Storage, open_uri, storage_for_uri, storage_for_uri_with};
 pub use soma::{SomaArray, SomaGroup, SomaKind, SomaObject, open, open_local};
 pub use storage::{Entry, LocalStorage, Storage};

@@ -2,9 +2,10 @@
 //! and its local-filesystem implementation.
 //!
 //! Paths are `/`-separated and relative to the storage's root, the way object stores name
-//! keys, so an S3 backend (object_store) can implement the same trait later. Reads are
-//! whole files or byte ranges; [`Storage::read_ranges`] takes several ranges of one file
-//! at once so a backend can coalesce neighbouring tiles into one request.
+//! keys, so the S3 backend ([`crate::S3Storage`], through object_store) implements the
+//! same trait. Reads are whole files or byte ranges; [`Storage::read_ranges`] takes
+//! several ranges of one file at once so a backend can coalesce neighbouring tiles into
+//! one request.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
