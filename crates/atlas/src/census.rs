@@ -8,7 +8,7 @@
 //! (`dataset_title == '…'`), which selects by title the way the tutorial looks a dataset up.
 //!
 //! Opening a query runs the filters with DataFusion (pushed down into the Parquet scans) and
-//! keeps only the selected cells' soma_joinids and non-zero counts; [`CensusReader::read`]
+//! keeps only the selected cells' soma_joinids and non-zero counts; [`StoreReader::read`]
 //! then reads the rows of a range from the obs and X parts with Parquet row selections, so
 //! memory is bounded by the range, not the store.
 
@@ -111,9 +111,10 @@ struct ObsColumn {
     data_type: DataType,
 }
 
-/// The cells and genes of a query, readable by row range from any number of threads.
+/// The cells and genes of a query on an atlas store, readable by row range from any
+/// number of threads.
 #[derive(Debug)]
-pub struct CensusReader {
+pub struct StoreReader {
     store: PathBuf,
     organism: String,
     parts: Vec<Part>,
@@ -125,10 +126,11 @@ pub struct CensusReader {
     datasets: Vec<DatasetRow>,
 }
 
-const DROPPED: u32 = u32::MAX;
+/// The remap value of a var gene the query drops.
+pub(crate) const DROPPED: u32 = u32::MAX;
 
-impl CensusReader {
-    /// Run the query's filters and prepare to stream the selected cells.
+impl StoreReader {
+    /// Run the query's filters over the store at `path` and prepare to stream the selected cells.
     pub fn open(path: &Path, query: &CensusQuery) -> Result<Self> {
         let store = AtlasStore::open(path)?;
         if query.measurement != MEASUREMENT {
@@ -206,7 +208,7 @@ impl CensusReader {
         }
         let genes = gene_table(&var, &keep)?;
         let columns = obs_columns(&obs_schema, &parts, &datasets, query.obs_columns.as_deref())?;
-        Ok(CensusReader { store: store.path().to_path_buf(), organism, parts, cells, nnz, genes, remap, columns, datasets })
+        Ok(StoreReader { store: store.path().to_path_buf(), organism, parts, cells, nnz, genes, remap, columns, datasets })
     }
 
     /// Number of selected cells.
@@ -353,7 +355,7 @@ impl CensusReader {
     }
 }
 
-fn parse_filter(which: &str, text: Option<&str>) -> Result<Option<ValueFilter>> {
+pub(crate) fn parse_filter(which: &str, text: Option<&str>) -> Result<Option<ValueFilter>> {
     match text {
         None => Ok(None),
         Some(t) if t.trim().is_empty() => Ok(None),
@@ -437,7 +439,7 @@ fn gene_set(store: &AtlasStore, organism: &str, datasets: &[DatasetRow], rule: G
     Ok(out.unwrap_or_default())
 }
 
-fn gene_table(var: &[layout::VarRow], keep: &[i64]) -> Result<GeneTable> {
+pub(crate) fn gene_table(var: &[layout::VarRow], keep: &[i64]) -> Result<GeneTable> {
     let rows: Vec<&layout::VarRow> = keep.iter().map(|&g| &var[g as usize]).collect();
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.feature_id))),

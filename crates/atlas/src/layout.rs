@@ -40,8 +40,8 @@ pub fn is_tiledb_soma(dir: &Path) -> bool {
     dir.join("__tiledb_group.tdb").exists() || dir.join("__schema").is_dir()
 }
 
-/// What a pipeline pointed at a TileDB-SOMA directory is told.
-pub const SOMA_NOT_YET: &str = "is a TileDB-SOMA object (the Census's own format): `atlasflow inspect` reads it, but pipelines cannot stream from it yet; fetch the cells as h5ad (cellxgene_census.get_anndata) or build an atlas store from h5ad files with `atlasflow ingest`";
+/// What store commands (`query`, `ingest`) pointed at a TileDB-SOMA directory are told.
+pub const SOMA_NOT_A_STORE: &str = "is a TileDB-SOMA object (the Census's own format), not an atlas store: a pipeline's `census:` source reads it and `atlasflow inspect` describes it, but SQL and ingest work on atlas stores (build one from h5ad files with `atlasflow ingest`)";
 /// The store format this build reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
 /// The only measurement a store holds today.
@@ -169,7 +169,7 @@ impl Layout {
     pub fn check_marker(&self) -> Result<()> {
         let p = self.marker();
         if is_tiledb_soma(&self.root) {
-            return Err(store_err(&self.root, SOMA_NOT_YET));
+            return Err(store_err(&self.root, SOMA_NOT_A_STORE));
         }
         let text = std::fs::read_to_string(&p).map_err(|e| {
             store_err(&self.root, format!("not an atlas store (no readable {MARKER}: {e}); build one with `atlasflow ingest`"))

@@ -7,7 +7,8 @@
 //!
 //! - [`ingest()`]: build or extend a store from h5ad files, in bounded memory.
 //! - [`AtlasStore`]: open a store, list its datasets, run SQL over its tables with DataFusion.
-//! - [`CensusReader`]: the cells a [`CensusQuery`] selects, streamed by row range.
+//! - [`CensusReader`]: the cells a [`CensusQuery`] selects from a store or a TileDB-SOMA
+//!   Census ([`soma_census`]), streamed by row range.
 //! - [`filter`]: SOMA value filters (`dataset_id == '…' and tissue in ['liver']`).
 //!
 //! The store gets its own crate because it brings DataFusion's SQL layer, which the rest of
@@ -21,9 +22,13 @@ pub mod census;
 pub mod filter;
 pub mod ingest;
 pub mod layout;
+pub mod reader;
+pub mod soma_census;
 pub mod store;
 
-pub use census::{CensusQuery, CensusReader, GeneSelection};
+pub use census::{CensusQuery, GeneSelection, StoreReader};
+pub use reader::{CensusReader, is_url};
+pub use soma_census::SomaCensusReader;
 pub use filter::{FilterError, ValueFilter};
 pub use ingest::{IngestOptions, IngestReport, ingest};
 pub use store::AtlasStore;
@@ -65,6 +70,9 @@ pub enum AtlasError {
     /// An Arrow kernel failed on a store's data.
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A TileDB-SOMA Census could not be read (the message names the file).
+    #[error(transparent)]
+    Soma(#[from] atlasflow_soma::SomaError),
     /// DataFusion failed (a SQL error, or a Parquet file it could not read).
     #[error("{0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),

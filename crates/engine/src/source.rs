@@ -1,5 +1,5 @@
-//! Where cells come from: an h5ad file, or the cells of an atlas store that a Census-style
-//! query selects. SOMA experiments come later.
+//! Where cells come from: an h5ad file, or the cells a Census-style query selects from an
+//! atlas store or a TileDB-SOMA Census.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,8 @@ fn census_error(spec: &PipelineSpec, src: &CensusSource, e: AtlasError) -> Engin
             EngineError::Spec { file: spec.file.clone(), line, column: 0, message: format!("source.{which}: {source}") }
         }
         AtlasError::H5ad(e) => EngineError::from(e),
+        // SOMA errors name the file inside the Census already.
+        AtlasError::Soma(e) => EngineError::Input { path: src.uri.clone(), message: format!("cannot read the Census: {e}") },
         // About the store itself: name it once.
         AtlasError::Store { path, message } if path == src.uri => EngineError::Input { path, message },
         other => EngineError::Input { path: src.uri.clone(), message: other.to_string() },
@@ -48,24 +50,29 @@ impl Source {
         match (&spec.source, input) {
             (source, Some(p)) if p.is_dir() => {
                 let is_store = p.join(atlasflow_atlas::layout::MARKER).exists();
+                let is_soma = atlasflow_atlas::layout::is_tiledb_soma(p);
                 match source {
-                    SourceSpec::Census(c) if is_store => Self::open_census(spec, &CensusSource { uri: p.to_path_buf(), ..c.clone() }),
-                    SourceSpec::H5ad(_) if is_store => Err(EngineError::Input {
+                    SourceSpec::Census(c) if is_store || is_soma => {
+                        Self::open_census(spec, &CensusSource { uri: p.to_path_buf(), ..c.clone() })
+                    }
+                    SourceSpec::H5ad(_) if is_store || is_soma => Err(EngineError::Input {
                         path: p.to_path_buf(),
-                        message: "is an atlas store, but the pipeline's source is an h5ad file; give the pipeline a `census:` source to select cells from a store".into(),
-                    }),
-                    _ if atlasflow_atlas::layout::is_tiledb_soma(p) => Err(EngineError::Input {
-                        path: p.to_path_buf(),
-                        message: atlasflow_atlas::layout::SOMA_NOT_YET.into(),
+                        message: format!(
+                            "is {}, but the pipeline's source is an h5ad file; give the pipeline a `census:` source to select cells from it",
+                            if is_store { "an atlas store" } else { "a TileDB-SOMA Census" }
+                        ),
                     }),
                     _ => Err(EngineError::Input {
                         path: p.to_path_buf(),
                         message: format!(
-                            "not an h5ad file: it is a directory, and not an atlas store (no {}); --input takes an h5ad file or a store made by `atlasflow ingest`",
+                            "not an h5ad file: it is a directory, but not an atlas store (no {}) or a TileDB-SOMA Census; --input takes an h5ad file, a store made by `atlasflow ingest`, or a Census",
                             atlasflow_atlas::layout::MARKER
                         ),
                     }),
                 }
+            }
+            (SourceSpec::Census(c), Some(p)) if atlasflow_atlas::is_url(&p.to_string_lossy()) => {
+                Self::open_census(spec, &CensusSource { uri: p.to_path_buf(), ..c.clone() })
             }
             (_, Some(p)) => Self::open_h5ad(p),
             (SourceSpec::H5ad(p), None) => Self::open_h5ad(p),

@@ -102,14 +102,15 @@ struct RawPipeline {
 pub enum SourceSpec {
     /// An AnnData file.
     H5ad(PathBuf),
-    /// Cells of an atlas store selected as the Census selects them.
+    /// Cells of an atlas store or a TileDB-SOMA Census selected as the Census selects them.
     Census(CensusSource),
 }
 
-/// A `census:` source: the store and the query (`get_anndata`'s arguments).
+/// A `census:` source: the atlas and the query (`get_anndata`'s arguments).
 #[derive(Clone, Debug)]
 pub struct CensusSource {
-    /// The store directory (made by `atlasflow ingest`).
+    /// The atlas: a store directory (made by `atlasflow ingest`), a TileDB-SOMA Census
+    /// directory, or a Census URL (`s3://bucket/path`).
     pub uri: PathBuf,
     /// The query.
     pub query: atlasflow_atlas::CensusQuery,
@@ -164,7 +165,11 @@ fn parse_census(file: &Path, base: &Path, map: &BTreeMap<String, Spanned<Value>>
     for (k, v) in map {
         let (line, col) = (v.referenced.line(), v.referenced.column());
         match k.as_str() {
-            "census" => uri = base.join(as_str(file, "source.census", v)?),
+            "census" => {
+                // A URL (s3://bucket/census) is taken as is; a path is relative to the YAML file.
+                let text = as_str(file, "source.census", v)?;
+                uri = if atlasflow_atlas::is_url(text) { PathBuf::from(text) } else { base.join(text) };
+            }
             "organism" => query.organism = Some(as_str(file, "source.organism", v)?.to_string()),
             "measurement" => query.measurement = as_str(file, "source.measurement", v)?.to_string(),
             "obs_filter" | "var_filter" => {
