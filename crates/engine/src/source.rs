@@ -34,7 +34,13 @@ fn census_error(spec: &PipelineSpec, src: &CensusSource, e: AtlasError) -> Engin
         AtlasError::Soma(e) => EngineError::Input { path: src.uri.clone(), message: format!("cannot read the Census: {e}") },
         // About the store itself: name it once.
         AtlasError::Store { path, message } if path == src.uri => EngineError::Input { path, message },
-        other => EngineError::Input { path: src.uri.clone(), message: other.to_string() },
+        other => {
+            // Messages that already start with the atlas's location name it once.
+            let text = other.to_string();
+            let prefix = format!("{}: ", src.uri.display());
+            let message = text.strip_prefix(&prefix).map(str::to_string).unwrap_or(text);
+            EngineError::Input { path: src.uri.clone(), message }
+        }
     }
 }
 
