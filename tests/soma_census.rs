@@ -1,4 +1,6 @@
 //! The `census:` source on a TileDB-SOMA Census (atlasflow's own reader, no libtiledb).
+//! The tutorial from the Census equals the tutorial from the store and from the dataset's
+//! own h5ad.
 //!
 //! `data/example/census` holds exactly the cells of the example atlas store
 //! (`data/example/atlas`), written by tiledbsoma with the Census builder's layout and
@@ -123,8 +125,9 @@ fn categoricals_keep_the_categories_of_the_selected_cells() {
 fn tutorial_from_the_census_equals_the_tutorial_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let spec = repo().join("pipelines/census-smartseq2-liver.yaml");
-    let (a, b) = (dir.path().join("store-run"), dir.path().join("census-run"));
-    for (input, out, threads, batch) in [(store(), &a, "2", "4096"), (census(), &b, "1", "97")] {
+    let (a, b, h) = (dir.path().join("store-run"), dir.path().join("census-run"), dir.path().join("h5ad-run"));
+    let h5ad = repo().join("data/example/smartseq2-liver-example.h5ad");
+    for (input, out, threads, batch) in [(store(), &a, "2", "4096"), (census(), &b, "1", "97"), (h5ad, &h, "2", "4096")] {
         let o = atlasflow(&[
             "run", spec.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q",
             "--threads", threads, "--batch-size", batch,
@@ -132,12 +135,18 @@ fn tutorial_from_the_census_equals_the_tutorial_from_the_store() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let open = |d: &Path| hdf5::File::open(d.join("results/census-smartseq2-liver.h5ad")).unwrap();
-    let (fa, fb) = (open(&a), open(&b));
+    let (fa, fb, fh) = (open(&a), open(&b), open(&h));
     for ds in ["X", "obsm/X_pca", "obsm/X_umap", "varm/PCs", "obsp/connectivities/data", "obsp/distances/data", "obs/raw_sum", "var/mean"] {
         let (x, y) = (fa.dataset(ds).unwrap().read_raw::<f64>().unwrap(), fb.dataset(ds).unwrap().read_raw::<f64>().unwrap());
         assert!(!x.is_empty());
         assert!(x == y, "{ds} differs between the store and the census run");
+        // And the dataset's own h5ad (the h5ad has no raw_sum: the Census computes it).
+        if ds != "obs/raw_sum" {
+            assert!(fh.dataset(ds).unwrap().read_raw::<f64>().unwrap() == y, "{ds} differs between the h5ad and the census run");
+        }
     }
+    let read = |f: &hdf5::File| f.dataset("obs/leiden/codes").unwrap().read_raw::<i64>().unwrap();
+    assert_eq!(read(&fh), read(&fb), "leiden: h5ad and census runs");
     for ds in ["var/_index", "obs/cell_type/categories", "obs/donor_id/categories"] {
         let read = |f: &hdf5::File| f.dataset(ds).unwrap().read_raw::<hdf5::types::VarLenUnicode>().unwrap();
         assert_eq!(read(&fa), read(&fb), "{ds}");
