@@ -116,14 +116,95 @@ struct ObsColumn {
 #[derive(Debug)]
 pub struct StoreReader {
     store: PathBuf,
-    organism: String,
     parts: Vec<Part>,
+    columns: Vec<ObsColumn>,
+    sel: Selection,
+}
+
+/// What a query selected, from a store or a SOMA Census: the cells with their stored
+/// non-zeros, the kept genes and where each var gene goes, and the datasets.
+#[derive(Debug)]
+pub struct Selection {
+    organism: String,
     cells: Vec<i64>,
     nnz: Vec<u64>,
     genes: GeneTable,
-    remap: Vec<u32>,
-    columns: Vec<ObsColumn>,
+    /// Kept index of each var soma_joinid, or [`DROPPED`].
+    pub(crate) remap: Vec<u32>,
     datasets: Vec<DatasetRow>,
+}
+
+impl Selection {
+    /// Keeps the genes `present` (by the gene rule) that the var filter also passed
+    /// (`var_ids`; `None`: no var filter); an empty result is an error saying why.
+    pub(crate) fn new(
+        organism: String,
+        (cells, nnz): (Vec<i64>, Vec<u64>),
+        datasets: Vec<DatasetRow>,
+        var: &[layout::VarRow],
+        present: BTreeSet<i64>,
+        var_ids: Option<BTreeSet<i64>>,
+        query: &CensusQuery,
+    ) -> Result<Self> {
+        let keep: Vec<i64> = match var_ids {
+            Some(ids) => present.intersection(&ids).copied().collect(),
+            None => present.into_iter().collect(),
+        };
+        if keep.is_empty() {
+            return Err(AtlasError::Query(format!(
+                "no genes left: {}{}",
+                match query.genes {
+                    GeneSelection::All => "the var table is empty".to_string(),
+                    _ => "the selected datasets have no gene present".to_string(),
+                },
+                query.var_filter.as_deref().map(|f| format!(" with var_filter \"{f}\"")).unwrap_or_default()
+            )));
+        }
+        let mut remap = vec![DROPPED; var.len()];
+        for (k, &g) in keep.iter().enumerate() {
+            remap[g as usize] = k as u32;
+        }
+        let genes = gene_table(var, &keep)?;
+        Ok(Selection { organism, cells, nnz, genes, remap, datasets })
+    }
+
+    /// Number of selected cells.
+    pub fn n_obs(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// The kept genes, in var soma_joinid order: index `feature_id`, then feature_name,
+    /// feature_length, soma_joinid, nnz, n_measured_obs.
+    pub fn genes(&self) -> &GeneTable {
+        &self.genes
+    }
+
+    /// The organism read ("Mus musculus").
+    pub fn organism(&self) -> &str {
+        &self.organism
+    }
+
+    /// The datasets the selected cells come from.
+    pub fn datasets(&self) -> &[DatasetRow] {
+        &self.datasets
+    }
+
+    /// The selected cells' soma_joinids, ascending.
+    pub fn soma_joinids(&self) -> &[i64] {
+        &self.cells
+    }
+
+    /// Stored non-zeros of each selected cell (over all its genes; an upper bound on what
+    /// a gene subset keeps), for cutting the stream into granules.
+    pub fn row_nnz(&self) -> &[u64] {
+        &self.nnz
+    }
+
+    /// The soma_joinids of selected cells `start..end` (clamped).
+    pub(crate) fn range(&self, start: usize, end: usize) -> &[i64] {
+        let end = end.min(self.cells.len());
+        &self.cells[start.min(end)..end]
+    }
 }
 
 /// The remap value of a var gene the query drops.
@@ -186,71 +267,24 @@ impl StoreReader {
         }
 
         let var = layout::read_var(store.layout(), &organism)?;
-        let keep = gene_set(&store, &organism, &datasets, query.genes, var.len())?;
-        let mut keep: Vec<i64> = match var_ids {
-            Some(ids) => ids.into_iter().filter(|g| keep.contains(g)).collect(),
-            None => keep.into_iter().collect(),
-        };
-        keep.sort_unstable();
-        if keep.is_empty() {
-            return Err(AtlasError::Query(format!(
-                "no genes left: {}{}",
-                match query.genes {
-                    GeneSelection::All => "the var table is empty".to_string(),
-                    _ => "the selected datasets have no gene present".to_string(),
-                },
-                query.var_filter.as_deref().map(|f| format!(" with var_filter \"{f}\"")).unwrap_or_default()
-            )));
-        }
-        let mut remap = vec![DROPPED; var.len()];
-        for (k, &g) in keep.iter().enumerate() {
-            remap[g as usize] = k as u32;
-        }
-        let genes = gene_table(&var, &keep)?;
+        let present = gene_set(&store, &organism, &datasets, query.genes, var.len())?;
         let columns = obs_columns(&obs_schema, &parts, &datasets, query.obs_columns.as_deref())?;
-        Ok(StoreReader { store: store.path().to_path_buf(), organism, parts, cells, nnz, genes, remap, columns, datasets })
+        let var_ids = var_ids.map(|v| v.into_iter().collect());
+        let sel = Selection::new(organism, (cells, nnz), datasets, &var, present, var_ids, query)?;
+        Ok(StoreReader { store: store.path().to_path_buf(), parts, columns, sel })
     }
 
-    /// Number of selected cells.
-    pub fn n_obs(&self) -> usize {
-        self.cells.len()
-    }
-
-    /// The kept genes, in var soma_joinid order: index `feature_id`, then feature_name,
-    /// feature_length, soma_joinid, nnz, n_measured_obs.
-    pub fn genes(&self) -> &GeneTable {
-        &self.genes
-    }
-
-    /// The organism read.
-    pub fn organism(&self) -> &str {
-        &self.organism
-    }
-
-    /// The datasets the selected cells come from.
-    pub fn datasets(&self) -> &[DatasetRow] {
-        &self.datasets
-    }
-
-    /// The selected cells' soma_joinids, ascending.
-    pub fn soma_joinids(&self) -> &[i64] {
-        &self.cells
-    }
-
-    /// Stored non-zeros of each selected cell (over all its genes; an upper bound on what
-    /// a gene subset keeps), for cutting the stream into granules.
-    pub fn row_nnz(&self) -> &[u64] {
-        &self.nnz
+    /// What the query selected.
+    pub fn selection(&self) -> &Selection {
+        &self.sel
     }
 
     /// Selected cells `start..end` as a cell batch: `cell_id` (the dataset's own obs
     /// index), the obs columns, and X restricted to the kept genes.
     pub fn read(&self, start: usize, end: usize) -> Result<CellBatch> {
-        let end = end.min(self.cells.len());
-        let start = start.min(end);
-        let ids = &self.cells[start..end];
+        let ids = self.sel.range(start, end);
         let mut obs_parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.columns.len() + 1];
-        let mut x = Csr::empty(self.genes.n_genes());
+        let mut x = Csr::empty(self.sel.genes.n_genes());
         let mut i = 0;
         while i < ids.len() {
             let p = part_of(&self.parts, ids[i]).ok_or_else(|| store_err(&self.store, format!("cell {} is in no part", ids[i])))?;
@@ -307,7 +341,7 @@ impl StoreReader {
                     return Err(err(&format!("cell {}: x_indices and x_values differ in length", ids[k])));
                 }
                 for t in a..e {
-                    let g = *self.remap.get(idx[t] as usize).ok_or_else(|| err(&format!("cell {}: gene {} is not in var", ids[k], idx[t])))?;
+                    let g = *self.sel.remap.get(idx[t] as usize).ok_or_else(|| err(&format!("cell {}: gene {} is not in var", ids[k], idx[t])))?;
                     if g != DROPPED {
                         x.indices.push(g);
                         x.values.push(val[t]);

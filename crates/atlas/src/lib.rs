@@ -26,7 +26,7 @@ pub mod reader;
 pub mod soma_census;
 pub mod store;
 
-pub use census::{CensusQuery, GeneSelection, StoreReader};
+pub use census::{CensusQuery, GeneSelection, Selection, StoreReader};
 pub use reader::{CensusReader, is_url};
 pub use soma_census::SomaCensusReader;
 pub use filter::{FilterError, ValueFilter};

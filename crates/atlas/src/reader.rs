@@ -7,7 +7,7 @@ use std::path::Path;
 
 use atlasflow_core::{CellBatch, GeneTable};
 
-use crate::census::{CensusQuery, StoreReader};
+use crate::census::{CensusQuery, Selection, StoreReader};
 use crate::layout::{self, DatasetRow};
 use crate::soma_census::SomaCensusReader;
 use crate::Result;
@@ -41,53 +41,43 @@ impl CensusReader {
         }
     }
 
+    /// What the query selected: cells, their non-zeros, genes, organism, datasets.
+    pub fn selection(&self) -> &Selection {
+        match self {
+            CensusReader::Store(r) => r.selection(),
+            CensusReader::Soma(r) => r.selection(),
+        }
+    }
+
     /// Number of selected cells.
     pub fn n_obs(&self) -> usize {
-        match self {
-            CensusReader::Store(r) => r.n_obs(),
-            CensusReader::Soma(r) => r.n_obs(),
-        }
+        self.selection().n_obs()
     }
 
     /// The kept genes, in var soma_joinid order: index `feature_id`, then feature_name,
     /// feature_length, soma_joinid, nnz, n_measured_obs.
     pub fn genes(&self) -> &GeneTable {
-        match self {
-            CensusReader::Store(r) => r.genes(),
-            CensusReader::Soma(r) => r.genes(),
-        }
+        self.selection().genes()
     }
 
     /// The organism read.
     pub fn organism(&self) -> &str {
-        match self {
-            CensusReader::Store(r) => r.organism(),
-            CensusReader::Soma(r) => r.organism(),
-        }
+        self.selection().organism()
     }
 
     /// The datasets the selected cells come from.
     pub fn datasets(&self) -> &[DatasetRow] {
-        match self {
-            CensusReader::Store(r) => r.datasets(),
-            CensusReader::Soma(r) => r.datasets(),
-        }
+        self.selection().datasets()
     }
 
     /// The selected cells' soma_joinids, ascending.
     pub fn soma_joinids(&self) -> &[i64] {
-        match self {
-            CensusReader::Store(r) => r.soma_joinids(),
-            CensusReader::Soma(r) => r.soma_joinids(),
-        }
+        self.selection().soma_joinids()
     }
 
     /// Stored non-zeros of each selected cell, for cutting the stream into granules.
     pub fn row_nnz(&self) -> &[u64] {
-        match self {
-            CensusReader::Store(r) => r.row_nnz(),
-            CensusReader::Soma(r) => r.row_nnz(),
-        }
+        self.selection().row_nnz()
     }
 
     /// Selected cells `start..end` as a cell batch: `cell_id`, the obs columns, and X

@@ -26,14 +26,14 @@ use arrow::array::{
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use atlasflow_core::batch::CELL_ID;
-use atlasflow_core::{CellBatch, Csr, GeneTable};
+use atlasflow_core::{CellBatch, Csr};
 use atlasflow_soma::census::RNA;
 use atlasflow_soma::{Census, Coords, SparseReader, XReader};
 use datafusion::common::DFSchema;
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 
-use crate::census::{CensusQuery, DROPPED, GeneSelection, gene_table, parse_filter};
+use crate::census::{CensusQuery, DROPPED, GeneSelection, Selection, parse_filter};
 use crate::filter::ValueFilter;
 use crate::layout::{DatasetRow, VarRow};
 use crate::{AtlasError, Result};
@@ -67,15 +67,10 @@ struct ObsColumn {
 #[derive(Debug)]
 pub struct SomaCensusReader {
     location: String,
-    organism: String,
-    cells: Vec<i64>,
-    nnz: Vec<u64>,
-    genes: GeneTable,
-    remap: Vec<u32>,
     columns: Vec<ObsColumn>,
     obs: SparseReader,
     x: XReader,
-    datasets: Vec<DatasetRow>,
+    sel: Selection,
 }
 
 fn soma(e: atlasflow_soma::SomaError) -> AtlasError {
@@ -237,26 +232,6 @@ impl SomaCensusReader {
             GeneSelection::All => (0..n_var as i64).collect::<BTreeSet<i64>>(),
             rule => presence(&exp, measurement, &datasets, rule, n_var)?,
         };
-        let keep: Vec<i64> = match var_ids {
-            Some(ids) => present.intersection(&ids).copied().collect(),
-            None => present.into_iter().collect(),
-        };
-        if keep.is_empty() {
-            return Err(AtlasError::Query(format!(
-                "no genes left: {}{}",
-                match query.genes {
-                    GeneSelection::All => "the var table is empty".to_string(),
-                    _ => "the selected datasets have no gene present".to_string(),
-                },
-                query.var_filter.as_deref().map(|f| format!(" with var_filter \"{f}\"")).unwrap_or_default()
-            )));
-        }
-        let mut remap = vec![DROPPED; n_var];
-        for (k, &g) in keep.iter().enumerate() {
-            remap[g as usize] = k as u32;
-        }
-        let genes = gene_table(&var, &keep)?;
-
         let names = obs_names(&all_obs, query.obs_columns.as_deref())?;
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let obs = obs_array.reader(Some(&refs)).map_err(soma)?;
@@ -268,45 +243,19 @@ impl SomaCensusReader {
                 return Err(query_err(&x_array.tiledb().location(), format!("has {n} columns but var has {n_var} genes")));
             }
         }
-        Ok(SomaCensusReader { location, organism, cells, nnz, genes, remap, columns, obs, x, datasets })
+        let sel = Selection::new(organism, (cells, nnz), datasets, &var, present, var_ids, query)?;
+        Ok(SomaCensusReader { location, columns, obs, x, sel })
     }
 
-    /// Number of selected cells.
-    pub fn n_obs(&self) -> usize {
-        self.cells.len()
-    }
-
-    /// The kept genes, in var soma_joinid order (the same columns as a store's).
-    pub fn genes(&self) -> &GeneTable {
-        &self.genes
-    }
-
-    /// The organism read ("Homo sapiens").
-    pub fn organism(&self) -> &str {
-        &self.organism
-    }
-
-    /// The datasets the selected cells come from.
-    pub fn datasets(&self) -> &[DatasetRow] {
-        &self.datasets
-    }
-
-    /// The selected cells' soma_joinids, ascending.
-    pub fn soma_joinids(&self) -> &[i64] {
-        &self.cells
-    }
-
-    /// Stored non-zeros of each selected cell (obs `nnz`), for cutting the stream.
-    pub fn row_nnz(&self) -> &[u64] {
-        &self.nnz
+    /// What the query selected.
+    pub fn selection(&self) -> &Selection {
+        &self.sel
     }
 
     /// Selected cells `start..end`: `cell_id` (the soma_joinid), the obs columns, and X/raw
     /// restricted to the kept genes.
     pub fn read(&self, start: usize, end: usize) -> Result<CellBatch> {
-        let end = end.min(self.cells.len());
-        let start = start.min(end);
-        let ids = &self.cells[start..end];
+        let ids = self.sel.range(start, end);
         let coords = match (ids.first(), ids.last()) {
             (Some(&a), Some(&b)) if b - a + 1 == ids.len() as i64 => Coords::range(a, b),
             _ => Coords::points(ids.iter().copied()),
@@ -328,14 +277,14 @@ impl SomaCensusReader {
             obs.push((c.name.clone(), carry(v, &c.carry)?));
         }
         let csr = self.x.read_rows(ids).map_err(soma)?;
-        let mut x = Csr::empty(self.genes.n_genes());
+        let mut x = Csr::empty(self.sel.genes().n_genes());
         x.indices.reserve(csr.var_joinids.len());
         x.values.reserve(csr.values.len());
         for r in 0..csr.n_rows() {
             let (a, b) = (csr.indptr[r] as usize, csr.indptr[r + 1] as usize);
             for t in a..b {
                 let g = csr.var_joinids[t] as usize;
-                let k = *self.remap.get(g).ok_or_else(|| {
+                let k = *self.sel.remap.get(g).ok_or_else(|| {
                     query_err(&self.location, format!("X/raw cell {} has gene {g}, which var does not list", ids[r]))
                 })?;
                 if k != DROPPED {

@@ -33,7 +33,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
 
 use crate::error::{Result, SomaError, corrupt};
-use crate::storage::{Entry, Span, Storage};
+use crate::storage::{Entry, Storage};
 use cache::{Hit, MetaCache};
 
 /// The environment variable naming the on-disk metadata cache directory, read by
@@ -512,7 +512,7 @@ impl S3Storage {
             .filter(|&i| ranges[i].end > ranges[i].start)
             .collect();
         let nonempty: Vec<Range<u64>> = wanted.iter().map(|&i| ranges[i].clone()).collect();
-        let spans = plan_requests(
+        let spans = crate::storage::coalesce_capped(
             &nonempty,
             self.options.coalesce_gap,
             self.options.max_request_bytes,
@@ -613,32 +613,6 @@ fn http_kind(e: &(dyn std::error::Error + 'static)) -> Option<HttpErrorKind> {
         source = s.source();
     }
     None
-}
-
-/// Groups byte ranges into requests: sorted by start, a range joins the current request
-/// when it begins at most `max_gap` bytes after its end and the request stays within
-/// `max_bytes` (a single longer range is one request of its own).
-pub(crate) fn plan_requests(ranges: &[Range<u64>], max_gap: u64, max_bytes: u64) -> Vec<Span> {
-    let mut order: Vec<usize> = (0..ranges.len()).collect();
-    order.sort_by_key(|&i| (ranges[i].start, ranges[i].end));
-    let mut out: Vec<Span> = Vec::new();
-    for i in order {
-        let r = &ranges[i];
-        match out.last_mut() {
-            Some(span)
-                if r.start <= span.range.end.saturating_add(max_gap)
-                    && span.range.end.max(r.end) - span.range.start <= max_bytes =>
-            {
-                span.range.end = span.range.end.max(r.end);
-                span.members.push((i, r.start - span.range.start));
-            }
-            _ => out.push(Span {
-                range: r.clone(),
-                members: vec![(i, 0)],
-            }),
-        }
-    }
-    out
 }
 
 impl Storage for S3Storage {
@@ -846,12 +820,12 @@ mod tests {
 
     #[test]
     fn plans_coalesced_capped_requests() {
-        let spans = plan_requests(&[10..20, 0..5, 30..40, 100..200], 10, 50);
+        let spans = crate::storage::coalesce_capped(&[10..20, 0..5, 30..40, 100..200], 10, 50);
         let ranges: Vec<_> = spans.iter().map(|s| s.range.clone()).collect();
         assert_eq!(ranges, vec![0..40, 100..200]);
         assert_eq!(spans[0].members, vec![(1, 0), (0, 10), (2, 30)]);
         // The cap splits between members.
-        let spans = plan_requests(&[0..30, 30..60], 0, 50);
+        let spans = crate::storage::coalesce_capped(&[0..30, 30..60], 0, 50);
         assert_eq!(spans.len(), 2);
     }
 

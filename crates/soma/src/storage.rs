@@ -91,13 +91,22 @@ pub struct Span {
 /// begins at most `max_gap` bytes after the current span's end joins it. Backends use it
 /// to turn a band's many neighbouring tiles into a few reads.
 pub fn coalesce(ranges: &[Range<u64>], max_gap: u64) -> Vec<Span> {
+    coalesce_capped(ranges, max_gap, u64::MAX)
+}
+
+/// [`coalesce`] with spans of at most `max_bytes` (a single longer range is a span of its
+/// own), so one remote request never grows without bound.
+pub fn coalesce_capped(ranges: &[Range<u64>], max_gap: u64, max_bytes: u64) -> Vec<Span> {
     let mut order: Vec<usize> = (0..ranges.len()).collect();
     order.sort_by_key(|&i| (ranges[i].start, ranges[i].end));
     let mut out: Vec<Span> = Vec::new();
     for i in order {
         let r = &ranges[i];
         match out.last_mut() {
-            Some(span) if r.start <= span.range.end.saturating_add(max_gap) => {
+            Some(span)
+                if r.start <= span.range.end.saturating_add(max_gap)
+                    && span.range.end.max(r.end) - span.range.start <= max_bytes =>
+            {
                 span.range.end = span.range.end.max(r.end);
                 span.members.push((i, r.start - span.range.start));
             }
