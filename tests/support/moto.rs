@@ -1,6 +1,6 @@
 //! A local S3 endpoint for tests: moto's server on a free loopback port (never the
-//! internet), run by the python in `ATLASFLOW_PYTHON` (CI's `.venv-ref`, which has
-//! `moto[server]` and `boto3`), and killed on drop.
+//! internet), run by the python in `ATLASFLOW_PYTHON`, else the repository's `.venv-ref`
+//! (both with `moto[server]` and `boto3`), and killed on drop.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 /// The python with moto and boto3, or None (after printing why) when the test should be
 /// skipped. Under CI (`CI` set) a missing python is a failure, not a skip.
 pub fn python() -> Option<PathBuf> {
-    let why = match std::env::var_os("ATLASFLOW_PYTHON") {
-        None => "ATLASFLOW_PYTHON is not set".to_string(),
+    // Else the repository's `.venv-ref` (what `.ci/run` creates); every test crate sits
+    // two levels below the repository root.
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv-ref/bin/python");
+    let chosen = std::env::var_os("ATLASFLOW_PYTHON").map(PathBuf::from).or_else(|| venv.exists().then_some(venv));
+    let why = match chosen {
+        None => "ATLASFLOW_PYTHON is not set and there is no .venv-ref".to_string(),
         Some(py) => {
             let ok = Command::new(&py)
                 .args(["-c", "import moto, moto.server, boto3"])
