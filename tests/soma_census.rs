@@ -234,6 +234,17 @@ fn tutorial_from_a_census_on_s3_equals_the_local_run() {
     assert_eq!(read(&fa), read(&fb));
     // Metadata was cached on disk for the next run.
     assert!(dir.path().join("cache").exists());
+    // `inspect` reads the Census from S3 too.
+    let o = Command::new(env!("CARGO_BIN_EXE_atlasflow"))
+        .args(["inspect", "s3://census-test/release/soma"])
+        .env("AWS_ENDPOINT_URL", &server.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .output()
+        .expect("run atlasflow");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(text.contains("mus_musculus: SOMAExperiment") && text.contains("raw: SOMASparseNDArray [2400 × 6550]"), "{text}");
 
     let out = dir.path().join("missing");
     let o = run("s3://no-such-bucket/soma", &out);

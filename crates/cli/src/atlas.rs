@@ -145,6 +145,11 @@ pub fn query(args: &QueryArgs) -> Result<(), (u8, String)> {
 
 /// Describe an h5ad file or a store.
 pub fn inspect(args: &InspectArgs) -> Result<(), (u8, String)> {
+    if atlasflow_atlas::is_url(&args.path.to_string_lossy()) {
+        let s = crate::soma_inspect::inspect(&args.path).map_err(|e| (1, e))?;
+        crate::emit(&s);
+        return Ok(());
+    }
     if !args.path.is_dir() {
         let s = atlasflow_io::inspect_h5ad(&args.path).map_err(|e| (1, e.to_string()))?;
         crate::emit(&s.to_string());

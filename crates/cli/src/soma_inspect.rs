@@ -5,15 +5,16 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use atlasflow_soma::{MetadataValue, SomaGroup, SomaObject, open_local};
+use atlasflow_soma::{MetadataValue, SomaGroup, SomaObject, open_uri};
 
 /// Deepest group nesting printed (the Census is four levels deep to X's layers).
 const MAX_DEPTH: usize = 8;
 
-/// The tree of the SOMA object at `dir`: every member with its SOMA kind; arrays with their
-/// shape, columns and number of fragments; groups with their metadata.
+/// The tree of the SOMA object at `dir` (a directory or an `s3://` URL): every member with
+/// its SOMA kind; arrays with their shape, columns and number of fragments; groups with
+/// their metadata.
 pub fn inspect(dir: &Path) -> Result<String, String> {
-    let obj = open_local(dir).map_err(|e| e.to_string())?;
+    let obj = open_uri(&dir.to_string_lossy()).map_err(|e| e.to_string())?;
     let mut o = String::new();
     let _ = writeln!(o, "TileDB-SOMA object {}", dir.display());
     describe(&mut o, "", &obj, 0).map_err(|e| e.to_string())?;
