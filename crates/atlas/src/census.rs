@@ -50,6 +50,19 @@ impl GeneSelection {
     /// The YAML spellings.
     pub const NAMES: [&'static str; 3] = ["all", "dataset_presence", "dataset_presence_all"];
 
+    /// Folds one more selected dataset's present genes into those kept so far (`None`
+    /// before the first dataset): the union, or for `DatasetPresenceAll` the intersection.
+    pub(crate) fn combine(self, acc: Option<BTreeSet<i64>>, genes: BTreeSet<i64>) -> BTreeSet<i64> {
+        match (acc, self) {
+            (None, _) => genes,
+            (Some(acc), GeneSelection::DatasetPresenceAll) => acc.intersection(&genes).copied().collect(),
+            (Some(mut acc), _) => {
+                acc.extend(genes);
+                acc
+            }
+        }
+    }
+
     /// Parse a YAML spelling.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
@@ -461,14 +474,7 @@ fn gene_set(store: &AtlasStore, organism: &str, datasets: &[DatasetRow], rule: G
             return Err(store_err(p, format!("holds rows of another dataset than {}", d.soma_joinid)));
         }
         let genes: BTreeSet<i64> = layout::ints(p, &b, "soma_dim_1")?.into_iter().filter(|&g| (g as usize) < n_var && g >= 0).collect();
-        out = Some(match (out, rule) {
-            (None, _) => genes,
-            (Some(acc), GeneSelection::DatasetPresenceAll) => acc.intersection(&genes).copied().collect(),
-            (Some(mut acc), _) => {
-                acc.extend(genes);
-                acc
-            }
-        });
+        out = Some(rule.combine(out, genes));
     }
     Ok(out.unwrap_or_default())
 }

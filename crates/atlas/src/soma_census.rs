@@ -483,14 +483,7 @@ fn presence(
     let mut out: Option<BTreeSet<i64>> = None;
     for d in datasets {
         let genes = per.remove(&d.soma_joinid).unwrap_or_default();
-        out = Some(match (out, rule) {
-            (None, _) => genes,
-            (Some(acc), GeneSelection::DatasetPresenceAll) => acc.intersection(&genes).copied().collect(),
-            (Some(mut acc), _) => {
-                acc.extend(genes);
-                acc
-            }
-        });
+        out = Some(rule.combine(out, genes));
     }
     Ok(out.unwrap_or_default())
 }
