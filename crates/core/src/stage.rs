@@ -9,9 +9,10 @@
 //!   UMAP, Leiden on `X_pca`).
 //!
 //! The engine cuts the stream into granules whose boundaries depend only on the data; each
-//! granule gets its own state, and states merge in granule order. That is what makes
-//! results independent of batch size and thread count: a state's `merge` need not be
-//! commutative, only run in that fixed order.
+//! granule gets its own state, and states merge in granule order within fixed segments of
+//! granules, then segment by segment. That is what makes results independent of batch
+//! size, thread count and cluster tasks: a state's `merge` need not be commutative or
+//! associative, only run in that fixed tree.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -56,8 +57,8 @@ pub trait FitState: Send + Any {
     /// Fold one batch of the fit's input into the state.
     fn fold(&mut self, batch: &CellBatch) -> Result<()>;
 
-    /// Merge the state of the following granule into this one. The engine always merges
-    /// in granule order, so `self` covers the cells before `other`.
+    /// Merge the state of the following granule (or segment) into this one. The engine
+    /// always merges in order, so `self` covers the cells before `other`.
     fn merge(&mut self, other: Box<dyn FitState>) -> Result<()>;
 
     /// Bytes held, for the memory budget.

@@ -70,6 +70,9 @@ pub struct Checkpoints {
     /// Directories this run created to hold the checkpoints, deepest first: removed with
     /// them when still empty, so a failed run leaves no empty output directory either.
     created: Vec<PathBuf>,
+    /// Every pass saved or taken so far, kept in memory when a cluster run needs to send
+    /// them to its tasks (see [`Checkpoints::keep_history`]).
+    history: Option<Vec<PassCheckpoint>>,
 }
 
 fn ck_err(path: &Path, message: impl Into<String>) -> EngineError {
@@ -103,13 +106,37 @@ impl Checkpoints {
     /// are read (and must match `fingerprint`); without it, old ones are removed.
     pub fn open(record_dir: &Path, fingerprint: String, resume: bool) -> Result<Self> {
         let dir = record_dir.join(DIR_NAME);
-        let mut ck = Checkpoints { dir, fingerprint, loaded: Vec::new(), disabled: None, saved: 0, created: Vec::new() };
+        let mut ck = Checkpoints { dir, fingerprint, loaded: Vec::new(), disabled: None, saved: 0, created: Vec::new(), history: None };
         if resume {
             ck.loaded = ck.read_all()?;
         } else {
             ck.remove();
         }
         Ok(ck)
+    }
+
+    /// The passes a task of a cluster run is given: it takes them as a resumed run takes its
+    /// checkpoints, so its work list is the client's, and it writes nothing.
+    pub fn in_memory(history: Vec<PassCheckpoint>) -> Self {
+        Checkpoints {
+            dir: PathBuf::new(),
+            fingerprint: String::new(),
+            loaded: history,
+            disabled: Some("a task of a cluster run keeps no checkpoints".into()),
+            saved: 0,
+            created: Vec::new(),
+            history: None,
+        }
+    }
+
+    /// Keep every pass saved or taken from now on in memory, for [`Checkpoints::history`].
+    pub fn keep_history(&mut self) {
+        self.history.get_or_insert_with(Vec::new);
+    }
+
+    /// The passes saved or taken since [`Checkpoints::keep_history`], in order.
+    pub fn history(&self) -> &[PassCheckpoint] {
+        self.history.as_deref().unwrap_or_default()
     }
 
     /// The directory.
@@ -170,16 +197,22 @@ impl Checkpoints {
         if c.steps != steps || c.slots.len() != steps.len() || c.cells.len() != steps.len() {
             return Err(ck_err(&self.dir, format!("the checkpoint of pass {pass} planned other steps than this run; run without --resume")));
         }
+        if let Some(h) = self.history.as_mut() {
+            h.push(c.clone());
+        }
         Ok(Some(c))
     }
 
     /// Save a completed pass. A failure to write disables checkpoints for the rest of the
     /// run (noted in run.json) instead of stopping a run that can still finish.
     pub fn save(&mut self, target: usize, pass: usize, label: &str, steps: Vec<usize>, slots: Vec<SavedSlot>, cells: Vec<(u64, u64)>) {
+        let c = PassCheckpoint { format: FORMAT, fingerprint: self.fingerprint.clone(), target, pass, label: label.to_string(), steps, slots, cells };
+        if let Some(h) = self.history.as_mut() {
+            h.push(c.clone());
+        }
         if self.disabled.is_some() {
             return;
         }
-        let c = PassCheckpoint { format: FORMAT, fingerprint: self.fingerprint.clone(), target, pass, label: label.to_string(), steps, slots, cells };
         let written = (|| -> std::result::Result<(), String> {
             let mut body = postcard::to_stdvec(&c).map_err(|e| e.to_string())?;
             let crc = crc32fast::hash(&body);
@@ -206,6 +239,9 @@ impl Checkpoints {
 
     /// Remove the checkpoints (the run ended, or starts afresh).
     pub fn remove(&self) {
+        if self.dir.as_os_str().is_empty() {
+            return; // in memory only
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         for d in &self.created {
             let _ = std::fs::remove_dir(d);

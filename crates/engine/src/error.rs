@@ -52,6 +52,14 @@ pub enum EngineError {
         /// What failed.
         message: String,
     },
+    /// A cluster (its scheduler, an executor or a task) failed.
+    #[error("cluster {url}: {message}")]
+    Cluster {
+        /// The scheduler's address as the user gave it (`df://HOST:PORT`).
+        url: String,
+        /// What failed.
+        message: String,
+    },
     /// A file system operation on an output failed.
     #[error("{}: {message}", path.display())]
     Output {

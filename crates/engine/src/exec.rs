@@ -6,6 +6,8 @@
 //! and folds it (plus any annotate-only fits on the way); finish the fits; otherwise run the
 //! final pass into the sink.
 
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +32,7 @@ use crate::rss::PeakSampler;
 use crate::registry::Op;
 use crate::source::Source;
 use crate::spill::{self, Spill, SpillWriter};
+use crate::tasks::{PassBackend, PassRequest, SegmentOut, TaskItem, TaskSpec};
 
 /// How a run is bounded and where it writes.
 #[derive(Clone, Debug)]
@@ -153,16 +156,65 @@ fn stall_pass() -> Option<usize> {
 /// Run every output of the plan. Checkpoints are written after each fit pass and removed
 /// when the run ends, well or not; with `opts.resume`, saved passes are not run again.
 pub fn run(plan: &Plan, opts: &RunOptions, progress: &dyn Progress) -> Result<RunRecord> {
+    run_on(plan, opts, progress, None)
+}
+
+/// [`run`], with the streaming passes run by `backend` when one is given (a cluster). The
+/// source is opened here too, for its cell and gene tables; the in-memory stages and every
+/// output stay in this process.
+pub fn run_on(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, backend: Option<&dyn PassBackend>) -> Result<RunRecord> {
     let started = Instant::now();
     let source = Source::open(&plan.spec, opts.input.as_deref())?;
     let src_path = source.path().to_path_buf();
     let mut ck = Checkpoints::open(&record_dir(plan, opts), checkpoint::fingerprint(plan, &src_path), opts.resume)?;
-    let result = run_passes(plan, opts, progress, &source, &mut ck, started);
+    let mode = match backend {
+        Some(b) => {
+            ck.keep_history();
+            Mode::Cluster(b)
+        }
+        None => Mode::Local,
+    };
+    let result = run_passes(plan, opts, progress, &source, &mut ck, started, mode);
     ck.remove();
     result
 }
 
-fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &Source, ck: &mut Checkpoints, started: Instant) -> Result<RunRecord> {
+/// Run one task of a cluster run: rebuild the work list of `task.pass` from the pipeline and
+/// the states of the passes before it, run the pass on `task.segments`, and hand each
+/// segment (and, in the final pass, each granule's batch) to `emit`.
+pub fn run_task(plan: &Plan, opts: &RunOptions, task: TaskSpec, emit: &mut dyn FnMut(TaskItem) -> Result<()>) -> Result<()> {
+    let source = Source::open(&plan.spec, opts.input.as_deref())?;
+    let mut ck = Checkpoints::in_memory(task.history);
+    let mode = Mode::Task { target: task.target, pass: task.pass, segments: task.segments, emit };
+    run_passes(plan, opts, &NoProgress, &source, &mut ck, Instant::now(), mode).map(|_| ())
+}
+
+/// Where the passes of `run_passes` run.
+enum Mode<'a> {
+    /// Here, every pass.
+    Local,
+    /// Each streaming pass on a backend; the rest here.
+    Cluster(&'a dyn PassBackend),
+    /// One task: replay the passes before `pass` from the checkpoints, run `pass` on
+    /// `segments`, and stop.
+    Task { target: usize, pass: usize, segments: Range<usize>, emit: &'a mut dyn FnMut(TaskItem) -> Result<()> },
+}
+
+/// Which granules a pass runs, and where their merged states go.
+enum Part<'a> {
+    /// Every granule; states merge into the pass's result.
+    All,
+    /// A task's segments; each segment's states (and, with `batches`, each granule's batch)
+    /// go to `emit`.
+    Task { segments: Range<usize>, batches: bool, emit: &'a mut dyn FnMut(TaskItem) -> Result<()> },
+}
+
+fn task_error(message: String) -> EngineError {
+    EngineError::Cluster { url: "task".into(), message }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &Source, ck: &mut Checkpoints, started: Instant, mut mode: Mode<'_>) -> Result<RunRecord> {
     let src_path = source.path().to_path_buf();
     let stall = stall_pass();
     let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(opts.memory_bytes as usize));
@@ -176,6 +228,7 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
     );
     let row_nnz = source.row_nnz()?;
     let grans = granules::plan(&row_nnz);
+    let seg_len = granules::segment_len(grans.len());
     let mut record = RunRecord::new(plan, &src_path, opts);
     let rss = PeakSampler::start();
     let step_nanos: Vec<AtomicU64> = (0..plan.steps.len()).map(|_| AtomicU64::new(0)).collect();
@@ -183,7 +236,10 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
     let mut step_genes = vec![(0usize, 0usize); plan.steps.len()];
 
     for (ti, target) in plan.targets.iter().enumerate() {
-        let ctx = Ctx { plan, opts, source, pool: &pool, workers: &workers, grans: &grans, row_nnz: &row_nnz, progress, step_nanos: &step_nanos };
+        if matches!(&mode, Mode::Task { target: t, .. } if *t != ti) {
+            continue;
+        }
+        let ctx = Ctx { plan, opts, source, pool: &pool, workers: &workers, grans: &grans, seg_len, row_nnz: &row_nnz, progress, step_nanos: &step_nanos };
         let outs: Vec<&PlannedOutput> = target.outputs.iter().map(|&i| &plan.outputs[i]).collect();
         let (stream, global): (Vec<usize>, Vec<usize>) = target.chain.iter().partition(|&&s| !plan.steps[s].configured.global);
         let mut chain: Vec<StepSlots> = stream.iter().map(|&s| StepSlots { step: s, slots: None }).collect();
@@ -218,13 +274,25 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
                     check_not_emptied(plan, &work, &saved.cells, &src_path)?;
                     finish_fits(&ctx, &mut chain, &work, states)?;
                     record.resumed_passes += 1;
-                    record.passes.push(PassRecord { label: format!("{label} (resumed from checkpoint)"), cells: 0, seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: rss.take() });
+                    record.passes.push(PassRecord { label: format!("{label} (resumed from checkpoint)"), cells: 0, seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: rss.take(), tasks_by_executor: None });
                     continue;
                 }
-                let to = spill_point(&work, source.genes().n_genes(), spill.as_ref())
-                    .map(|b| SpillWriter::create(&disk, b).map(|w| (b, w)))
-                    .transpose()?;
-                let out = ctx.pass(&label, &work, None, spill.as_ref(), to, stall == Some(pass_no))?;
+                let (out, tasks) = match &mut mode {
+                    Mode::Task { pass, segments, emit, .. } => {
+                        if pass_no != *pass {
+                            return Err(task_error(format!("it was not given the states of pass {pass_no}, which comes before its pass {pass}")));
+                        }
+                        ctx.pass(&label, &work, None, None, None, false, Part::Task { segments: segments.clone(), batches: false, emit: &mut **emit })?;
+                        return Ok(record);
+                    }
+                    Mode::Cluster(b) => ctx.remote_pass(*b, ti, pass_no, &label, &work, ck.history(), None)?,
+                    Mode::Local => {
+                        let to = spill_point(&work, source.genes().n_genes(), spill.as_ref())
+                            .map(|b| SpillWriter::create(&disk, b).map(|w| (b, w)))
+                            .transpose()?;
+                        (ctx.pass(&label, &work, None, spill.as_ref(), to, stall == Some(pass_no), Part::All)?, None)
+                    }
+                };
                 check_not_emptied(plan, &work, &out.cells, &src_path)?;
                 if let Some(slots) = save_states(&work, &out.states) {
                     ck.save(ti, pass_no, &label, steps, slots, out.cells.clone());
@@ -240,8 +308,15 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
                     ));
                     spill = Some(sp);
                 }
-                record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: rss.take() });
+                record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: rss.take(), tasks_by_executor: tasks });
                 continue;
+            }
+            if let Mode::Task { pass, segments, emit, .. } = &mut mode {
+                if pass_no != *pass {
+                    return Err(task_error(format!("pass {pass} is past the last pass ({pass_no})")));
+                }
+                ctx.pass(&label, &work, None, None, None, false, Part::Task { segments: segments.clone(), batches: true, emit: &mut **emit })?;
+                return Ok(record);
             }
             let final_genes = chain_genes(&ctx, &chain)?;
             let mut sink = Sink {
@@ -251,7 +326,10 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
                 frame_res: MemoryConsumer::new("obs and embeddings kept for the outputs").register(&pool),
                 budget: opts.memory_bytes,
             };
-            let PassOut { states, cells, .. } = ctx.pass(&label, &work, Some(&mut sink), spill.as_ref(), None, stall == Some(pass_no))?;
+            let (PassOut { states, cells, .. }, tasks) = match &mode {
+                Mode::Cluster(b) => ctx.remote_pass(*b, ti, pass_no, &label, &work, ck.history(), Some(&mut sink))?,
+                _ => (ctx.pass(&label, &work, Some(&mut sink), spill.as_ref(), None, stall == Some(pass_no), Part::All)?, None),
+            };
             for (i, w) in work.iter().enumerate() {
                 step_cells[w.step].0 = step_cells[w.step].0.max(cells[i].0);
                 step_cells[w.step].1 = cells[i].1;
@@ -263,7 +341,7 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
             }
             let final_genes = chain_genes(&ctx, &chain)?;
             let uns = chain_uns(&chain);
-            record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: rss.take() });
+            record.passes.push(PassRecord { label, cells: source.n_obs() as u64, seconds: t.elapsed().as_secs_f64(), peak_rss_bytes: rss.take(), tasks_by_executor: tasks });
             let Sink { writers, frame, frame_res, .. } = sink;
             let mut frame = frame.finish(uns)?;
             if frame.n_cells == 0 {
@@ -281,7 +359,7 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
             for (step, secs, peak) in globals::run_globals(plan, &globals, &mut frame, &frame_res, &pool, opts.memory_bytes, progress, &rss)? {
                 step_nanos[step].fetch_add((secs * 1e9) as u64, Ordering::Relaxed);
                 step_cells[step] = (frame.n_cells as u64, frame.n_cells as u64);
-                record.passes.push(PassRecord { label: format!("in memory: {}", plan.steps[step].spec.id), cells: frame.n_cells as u64, seconds: secs, peak_rss_bytes: peak });
+                record.passes.push(PassRecord { label: format!("in memory: {}", plan.steps[step].spec.id), cells: frame.n_cells as u64, seconds: secs, peak_rss_bytes: peak, tasks_by_executor: None });
             }
             // Write every output; a failure leaves none of this target's files in place.
             let mut done: Vec<PathBuf> = Vec::new();
@@ -343,6 +421,33 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
     Ok(record)
 }
 
+/// Merge `states` into `acc`, slot by slot (a state merges into the one before it, in order).
+fn merge_into(acc: &mut [Option<Box<dyn FitState>>], states: Vec<Option<Box<dyn FitState>>>, plan: &Plan, work: &[WorkSlot]) -> Result<()> {
+    for ((a, st), w) in acc.iter_mut().zip(states).zip(work) {
+        if let Some(st) = st {
+            match a.as_mut() {
+                Some(a) => a.merge(st).map_err(|e| step_error(plan, w.step, e))?,
+                None => *a = Some(st),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The saved form of a segment's states, for a task to send; every fit state can be saved.
+fn sendable_states(plan: &Plan, work: &[WorkSlot], states: &[Option<Box<dyn FitState>>]) -> Result<Vec<SavedSlot>> {
+    work.iter()
+        .zip(states)
+        .map(|(w, st)| match (&w.work, st) {
+            (Work::Map(_), _) => Ok(SavedSlot::Map),
+            (Work::Fold(..), None) => Ok(SavedSlot::EmptyFit),
+            (Work::Fold(..), Some(s)) => s.save().map(SavedSlot::Fit).ok_or_else(|| {
+                step_error(plan, w.step, atlasflow_core::StageError::Batch("this step's fit state cannot be sent to a cluster".into()))
+            }),
+        })
+        .collect()
+}
+
 /// The saved form of a pass's states, or None when one of them cannot be saved.
 fn save_states(work: &[WorkSlot], states: &[Option<Box<dyn FitState>>]) -> Option<Vec<SavedSlot>> {
     work.iter()
@@ -400,6 +505,8 @@ struct Ctx<'a> {
     pool: &'a Arc<dyn MemoryPool>,
     workers: &'a rayon::ThreadPool,
     grans: &'a [std::ops::Range<usize>],
+    /// Granules per segment (see [`granules::segment_len`]).
+    seg_len: usize,
     row_nnz: &'a [u64],
     progress: &'a dyn Progress,
     step_nanos: &'a [AtomicU64],
@@ -660,6 +767,10 @@ impl Ctx<'_> {
     }
 
     /// One pass: stream the source through `work`, fold the fits, write to `sink`.
+    ///
+    /// Granule states merge into their segment's state in granule order, and segment
+    /// states into the pass's in segment order (or, for a task, go out one per segment).
+    #[allow(clippy::too_many_arguments)]
     fn pass(
         &self,
         label: &str,
@@ -668,27 +779,39 @@ impl Ctx<'_> {
         from: Option<&Spill>,
         to: Option<(usize, SpillWriter)>,
         stall: bool,
+        mut part: Part<'_>,
     ) -> Result<PassOut> {
         let skip = from.map_or(0, |s| s.skip);
         let active = &work[skip..];
         let capture = to.as_ref().map(|(b, _)| b - skip);
         let mut spill_out = to.map(|(_, w)| w);
         let in_flight = self.opts.threads.max(1) * 2;
-        let _states_res = self.reserve_states(work, in_flight)?;
+        // One state per granule in flight, the segment's and the pass's.
+        let _states_res = self.reserve_states(work, in_flight + 1)?;
         let batch_res = MemoryConsumer::new("batches in flight").register(self.pool);
         let dense_width = work.iter().map(|w| match &w.work { Work::Fold(_, g) => g.n_genes(), Work::Map(_) => 0 }).max().unwrap_or(0);
         let dense_width = dense_width.max(self.source.genes().n_genes().min(4096));
-        let mut acc: Vec<Option<Box<dyn FitState>>> = (0..work.len()).map(|_| None).collect();
+        let fresh = || -> Vec<Option<Box<dyn FitState>>> { (0..work.len()).map(|_| None).collect() };
+        let mut acc = fresh();
+        let mut seg_acc = fresh();
         let mut cells = vec![(0u64, 0u64); work.len()];
+        let mut seg_cells = vec![(0u64, 0u64); work.len()];
         if let Some(sp) = from {
             cells[..skip].copy_from_slice(&sp.cells);
         }
-        self.progress.pass_started(label, self.source.n_obs() as u64);
+        let n_grans = self.grans.len();
+        let range = match &part {
+            Part::All => 0..n_grans,
+            Part::Task { segments, .. } => (segments.start * self.seg_len).min(n_grans)..(segments.end * self.seg_len).min(n_grans),
+        };
+        let total: u64 = self.grans[range.clone()].iter().map(|r| r.len() as u64).sum();
+        self.progress.pass_started(label, total);
         let (tx, rx) = crossbeam_channel::bounded::<Result<(usize, CellBatch)>>(in_flight);
         let result = std::thread::scope(|scope| -> Result<()> {
             let source = self.source;
             let block = self.opts.read_block;
-            let grans = self.grans;
+            let grans = &self.grans[range.clone()];
+            let first = range.start;
             scope.spawn(move || {
                 if let Some(sp) = from {
                     let batches = match sp.read() {
@@ -708,7 +831,7 @@ impl Ctx<'_> {
                     return;
                 }
                 for (gi, r) in grans.iter().enumerate() {
-                    let b = source.read(r.start, r.end, block).map(|b| (gi, b));
+                    let b = source.read(r.start, r.end, block).map(|b| (first + gi, b));
                     let stop = b.is_err();
                     if tx.send(b).is_err() || stop {
                         break;
@@ -737,32 +860,46 @@ impl Ctx<'_> {
                         human(self.pool.reserved() - batch_res.size() + bytes + (64 << 20))
                     )));
                 }
-                let sizes: Vec<u64> = window.iter().map(|(gi, _)| self.grans.get(*gi).map_or(0, |r| r.len() as u64)).collect();
+                let index: Vec<(usize, u64)> = window.iter().map(|(gi, _)| (*gi, self.grans.get(*gi).map_or(0, |r| r.len() as u64))).collect();
                 let outs: Vec<Result<GranuleOut>> = self.workers.install(|| {
                     window.into_par_iter().map(|(_, b)| self.process(b, active, capture)).collect()
                 });
-                for (out, size) in outs.into_iter().zip(sizes) {
+                for (out, (gi, size)) in outs.into_iter().zip(index) {
                     let out = out?;
                     if let (Some(w), Some(b)) = (spill_out.as_mut(), out.captured.as_ref()) {
                         w.write(b)?;
                     }
-                    for (i, st) in out.states.into_iter().enumerate() {
-                        let i = i + skip;
-                        if let Some(st) = st {
-                            match acc[i].as_mut() {
-                                Some(a) => a.merge(st).map_err(|e| step_error(self.plan, work[i].step, e))?,
-                                None => acc[i] = Some(st),
-                            }
-                        }
-                    }
-                    for (c, o) in cells[skip..].iter_mut().zip(&out.cells) {
+                    merge_into(&mut seg_acc[skip..], out.states, self.plan, &work[skip..])?;
+                    for (c, o) in seg_cells[skip..].iter_mut().zip(&out.cells) {
                         c.0 += o.0;
                         c.1 += o.1;
                     }
-                    if let Some(s) = sink.as_deref_mut() {
-                        s.write(&out.batch)?;
+                    match &mut part {
+                        Part::Task { batches: true, emit, .. } => emit(TaskItem::Batch(gi, out.batch))?,
+                        _ => {
+                            if let Some(s) = sink.as_deref_mut() {
+                                s.write(&out.batch)?;
+                            }
+                        }
                     }
                     self.progress.advance(size);
+                    if (gi + 1) % self.seg_len == 0 || gi + 1 == n_grans {
+                        let states = std::mem::replace(&mut seg_acc, fresh());
+                        let counts = std::mem::replace(&mut seg_cells, vec![(0, 0); work.len()]);
+                        match &mut part {
+                            Part::All => {
+                                merge_into(&mut acc, states, self.plan, work)?;
+                                for (c, o) in cells.iter_mut().zip(&counts) {
+                                    c.0 += o.0;
+                                    c.1 += o.1;
+                                }
+                            }
+                            Part::Task { emit, .. } => {
+                                let slots = sendable_states(self.plan, work, &states)?;
+                                emit(TaskItem::Segment(SegmentOut { segment: gi / self.seg_len, slots, cells: counts }))?;
+                            }
+                        }
+                    }
                 }
                 if stall {
                     eprintln!("atlasflow: {label}: stalled after its first granules (ATLASFLOW_STALL_IN_PASS), waiting to be killed");
@@ -781,6 +918,68 @@ impl Ctx<'_> {
             None => None,
         };
         Ok(PassOut { states: acc, cells, spill })
+    }
+
+    /// One pass run by a backend: its segments' states merged in segment order, the final
+    /// pass's batches written to `sink` in granule order, and the tasks each worker ran.
+    #[allow(clippy::too_many_arguments)]
+    fn remote_pass(
+        &self,
+        backend: &dyn PassBackend,
+        target: usize,
+        pass: usize,
+        label: &str,
+        work: &[WorkSlot],
+        history: &[checkpoint::PassCheckpoint],
+        mut sink: Option<&mut Sink>,
+    ) -> Result<(PassOut, Option<BTreeMap<String, usize>>)> {
+        let n_segments = granules::n_segments(self.grans.len());
+        self.progress.pass_started(label, self.source.n_obs() as u64);
+        let write = sink.is_some();
+        let mut pending: BTreeMap<usize, CellBatch> = BTreeMap::new();
+        let mut next = 0usize;
+        let req = PassRequest { target, pass, label, history, segments: n_segments, write };
+        let mut emit = |gi: usize, batch: CellBatch| -> Result<()> {
+            let Some(s) = sink.as_deref_mut() else {
+                return Err(task_error(format!("{label}: a task sent cells in a fit pass")));
+            };
+            if gi < next || gi >= self.grans.len() || pending.insert(gi, batch).is_some() {
+                return Err(task_error(format!("{label}: granule {gi} arrived twice or does not exist")));
+            }
+            // Granules may arrive in any order; they are written in granule order.
+            while let Some(b) = pending.remove(&next) {
+                s.write(&b)?;
+                self.progress.advance(self.grans[next].len() as u64);
+                next += 1;
+            }
+            Ok(())
+        };
+        let result = backend.run_pass(&req, &mut emit)?;
+        if write && next != self.grans.len() {
+            return Err(task_error(format!("{label}: the tasks sent {next} of {} granules", self.grans.len())));
+        }
+        let mut acc: Vec<Option<Box<dyn FitState>>> = (0..work.len()).map(|_| None).collect();
+        let mut cells = vec![(0u64, 0u64); work.len()];
+        let got: Vec<usize> = result.segments.iter().map(|s| s.segment).collect();
+        if got != (0..n_segments).collect::<Vec<_>>() {
+            return Err(task_error(format!("{label}: the tasks gave segments {got:?}, not each of 0..{n_segments} once in order")));
+        }
+        for seg in result.segments {
+            if seg.slots.len() != work.len() || seg.cells.len() != work.len() {
+                return Err(task_error(format!("{label}: a task planned {} operators where this run plans {}", seg.slots.len(), work.len())));
+            }
+            let states = restore_states(self, work, seg.slots)?;
+            merge_into(&mut acc, states, self.plan, work)?;
+            for (c, o) in cells.iter_mut().zip(&seg.cells) {
+                c.0 += o.0;
+                c.1 += o.1;
+            }
+        }
+        if !write {
+            self.progress.advance(self.source.n_obs() as u64);
+        }
+        self.progress.pass_finished();
+        Ok((PassOut { states: acc, cells, spill: None }, Some(result.tasks_by_worker)))
     }
 
     /// Run one granule through `work`; keep a copy of the batch before `work[capture]`.

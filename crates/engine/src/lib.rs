@@ -22,8 +22,9 @@ pub mod rss;
 pub mod source;
 pub mod spec;
 pub mod spill;
+pub mod tasks;
 
 pub use error::{EngineError, Result};
-pub use exec::{run, NoProgress, Progress, RunOptions};
+pub use exec::{run, run_on, run_task, NoProgress, Progress, RunOptions};
 pub use plan::Plan;
 pub use spec::PipelineSpec;

@@ -19,6 +19,9 @@ pub struct PassRecord {
     pub seconds: f64,
     /// Peak resident memory of the process during the pass (sampled; see [`crate::rss`]).
     pub peak_rss_bytes: u64,
+    /// On a cluster: the tasks of the pass each executor ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tasks_by_executor: Option<std::collections::BTreeMap<String, usize>>,
 }
 
 /// One step.
