@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod atlas;
+#[cfg(feature = "distributed")]
+mod cluster;
 mod soma_inspect;
 
 /// Single-cell RNA-seq pipelines from YAML, streaming, with scanpy's answers.
@@ -34,6 +36,14 @@ enum Command {
     Query(atlas::QueryArgs),
     /// Describe an h5ad file, an atlas store, or a TileDB-SOMA object (a Census directory).
     Inspect(atlas::InspectArgs),
+    /// Run an atlasflow cluster's scheduler (Apache DataFusion Ballista, with atlasflow's
+    /// plan codec); clients run pipelines on it with `run --cluster df://HOST:PORT`.
+    #[cfg(feature = "distributed")]
+    Scheduler(cluster::SchedulerArgs),
+    /// Run an atlasflow cluster executor: it takes tasks of pipeline passes from the
+    /// scheduler. The pipelines' inputs must be readable from here at the same path or URL.
+    #[cfg(feature = "distributed")]
+    Executor(cluster::ExecutorArgs),
     /// Internal: read an h5ad file's structure in this (child) process; see
     /// `atlasflow_io::h5ad::probe`. Exit 0 when it reads, 1 when it reports an error.
     #[command(name = PROBE_COMMAND, hide = true)]
@@ -99,6 +109,14 @@ struct RunArgs {
     /// not run again. The result is the same as an uninterrupted run's.
     #[arg(long)]
     resume: bool,
+    /// Run the streaming passes on an atlasflow cluster, df://HOST:PORT (needs the
+    /// `distributed` feature). The input must be readable by every executor at the same
+    /// path or URL; the in-memory stages and the outputs stay on this machine.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    cluster: Option<String>,
+    /// Most tasks per pass on a cluster (default 16).
+    #[arg(long, requires = "cluster")]
+    cluster_tasks: Option<usize>,
 }
 
 struct Bars {
@@ -168,6 +186,19 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
     Ok(RunOptions { threads, memory_bytes, read_block: args.batch_size, out_dir: args.out.clone(), input: args.input.clone(), resume: args.resume })
 }
 
+#[cfg(feature = "distributed")]
+fn run_on_cluster(url: &str, plan: &Plan, set: &[String], opts: &RunOptions, tasks: Option<usize>, bars: &Bars) -> Result<atlasflow_engine::record::RunRecord, EngineError> {
+    cluster::run(url, plan, set, opts, tasks, bars)
+}
+
+#[cfg(not(feature = "distributed"))]
+fn run_on_cluster(url: &str, _: &Plan, _: &[String], _: &RunOptions, _: Option<usize>, _: &Bars) -> Result<atlasflow_engine::record::RunRecord, EngineError> {
+    Err(EngineError::Cluster {
+        url: url.to_string(),
+        message: "this atlasflow was built without the `distributed` feature; build it with `cargo build --release -p atlasflow-cli --features distributed`".into(),
+    })
+}
+
 fn record_path(plan: &Plan, opts: &RunOptions) -> PathBuf {
     atlasflow_engine::exec::record_dir(plan, opts).join("run.json")
 }
@@ -228,6 +259,10 @@ fn main() -> ExitCode {
     let result: Result<(), (u8, String)> = match &cli.command {
         Command::ProbeH5ad { path } => atlasflow_io::h5ad::probe::probe_in_process(path).map_err(|e| (1, e.to_string())),
         Command::Ingest(args) => atlas::ingest(args),
+        #[cfg(feature = "distributed")]
+        Command::Scheduler(args) => cluster::scheduler(args),
+        #[cfg(feature = "distributed")]
+        Command::Executor(args) => cluster::executor(args, machine_memory()),
         Command::Query(args) => atlas::query(args),
         Command::Inspect(args) => atlas::inspect(args),
         Command::Validate(args) => load(args).map(|p| emit(&p.describe())).map_err(|e| (2, e.to_string())),
@@ -242,7 +277,11 @@ fn main() -> ExitCode {
             let plan = load(&args.spec).map_err(|e| (2, e.to_string()))?;
             let opts = options(args).map_err(|e| (2, e))?;
             let bars = Bars { quiet: args.quiet, bar: std::sync::Mutex::new(None) };
-            let mut record = atlasflow_engine::run(&plan, &opts, &bars).map_err(|e| (1, with_input(e, &plan, &opts)))?;
+            let mut record = match &args.cluster {
+                None => atlasflow_engine::run(&plan, &opts, &bars),
+                Some(url) => run_on_cluster(url, &plan, &args.spec.set, &opts, args.cluster_tasks, &bars),
+            }
+            .map_err(|e| (1, with_input(e, &plan, &opts)))?;
             record.overrides = args.spec.set.clone();
             let rp = record_path(&plan, &opts);
             record.write(&rp).map_err(|e| (1, format!("{}: cannot write the run record: {e}", rp.display())))?;
