@@ -239,7 +239,7 @@ fn run_passes(plan: &Plan, opts: &RunOptions, progress: &dyn Progress, source: &
         if matches!(&mode, Mode::Task { target: t, .. } if *t != ti) {
             continue;
         }
-        let ctx = Ctx { plan, opts, source, pool: &pool, workers: &workers, grans: &grans, seg_len, row_nnz: &row_nnz, progress, step_nanos: &step_nanos };
+        let ctx = Ctx { plan, opts, source, pool: &pool, disk: &disk, workers: &workers, grans: &grans, seg_len, row_nnz: &row_nnz, progress, step_nanos: &step_nanos };
         let outs: Vec<&PlannedOutput> = target.outputs.iter().map(|&i| &plan.outputs[i]).collect();
         let (stream, global): (Vec<usize>, Vec<usize>) = target.chain.iter().partition(|&&s| !plan.steps[s].configured.global);
         let mut chain: Vec<StepSlots> = stream.iter().map(|&s| StepSlots { step: s, slots: None }).collect();
@@ -503,6 +503,7 @@ struct Ctx<'a> {
     opts: &'a RunOptions,
     source: &'a Source,
     pool: &'a Arc<dyn MemoryPool>,
+    disk: &'a Arc<DiskManager>,
     workers: &'a rayon::ThreadPool,
     grans: &'a [std::ops::Range<usize>],
     /// Granules per segment (see [`granules::segment_len`]).
@@ -664,6 +665,14 @@ fn finish_fits(ctx: &Ctx<'_>, chain: &mut [StepSlots], work: &[WorkSlot], states
         }
     }
     Ok(())
+}
+
+/// A granule of a cluster's final pass that arrived before its turn.
+enum Waiting {
+    /// Held in memory (bytes reserved).
+    Memory(CellBatch, usize),
+    /// Written to a spill file.
+    Spilled(Spill),
 }
 
 /// Where the final pass goes: the h5ad outputs (X streamed to disk) and the frame of obs
@@ -936,19 +945,48 @@ impl Ctx<'_> {
         let n_segments = granules::n_segments(self.grans.len());
         self.progress.pass_started(label, self.source.n_obs() as u64);
         let write = sink.is_some();
-        let mut pending: BTreeMap<usize, CellBatch> = BTreeMap::new();
+        // Granules may arrive in any order (Ballista fetches task outputs in its own order);
+        // they are written in granule order. Those that arrive early wait in memory up to a
+        // quarter of the budget, then in spill files.
+        let mut pending: BTreeMap<usize, Waiting> = BTreeMap::new();
+        let waiting_res = MemoryConsumer::new("granules waiting for their turn").register(self.pool);
+        let waiting_cap = (self.opts.memory_bytes / 4) as usize;
         let mut next = 0usize;
         let req = PassRequest { target, pass, label, history, segments: n_segments, write };
         let mut emit = |gi: usize, batch: CellBatch| -> Result<()> {
             let Some(s) = sink.as_deref_mut() else {
                 return Err(task_error(format!("{label}: a task sent cells in a fit pass")));
             };
-            if gi < next || gi >= self.grans.len() || pending.insert(gi, batch).is_some() {
+            if gi < next || gi >= self.grans.len() || pending.contains_key(&gi) {
                 return Err(task_error(format!("{label}: granule {gi} arrived twice or does not exist")));
             }
-            // Granules may arrive in any order; they are written in granule order.
-            while let Some(b) = pending.remove(&next) {
-                s.write(&b)?;
+            if gi == next {
+                s.write(&batch)?;
+                self.progress.advance(self.grans[next].len() as u64);
+                next += 1;
+            } else {
+                let bytes = batch.record_batch().get_array_memory_size();
+                let waiting = if waiting_res.size() + bytes <= waiting_cap && waiting_res.try_grow(bytes).is_ok() {
+                    Waiting::Memory(batch, bytes)
+                } else {
+                    let mut w = SpillWriter::create(self.disk, 0)?;
+                    w.write(&batch)?;
+                    Waiting::Spilled(w.finish(Vec::new())?)
+                };
+                pending.insert(gi, waiting);
+            }
+            while let Some(w) = pending.remove(&next) {
+                match w {
+                    Waiting::Memory(b, bytes) => {
+                        s.write(&b)?;
+                        waiting_res.shrink(bytes);
+                    }
+                    Waiting::Spilled(sp) => {
+                        for b in sp.read()? {
+                            s.write(&b?)?;
+                        }
+                    }
+                }
                 self.progress.advance(self.grans[next].len() as u64);
                 next += 1;
             }
