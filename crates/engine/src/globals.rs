@@ -23,6 +23,22 @@ pub(crate) struct FrameCollector {
     n: usize,
 }
 
+/// `col` on buffers of its own when it is a small slice of larger buffers: a batch decoded
+/// from Arrow IPC (a cluster's final pass) holds its obs columns and its X in one body
+/// buffer, and keeping the obs slice would keep every granule's X alive with it.
+fn compact(col: arrow::array::ArrayRef) -> arrow::array::ArrayRef {
+    let data = col.to_data();
+    let slice = data.get_slice_memory_size().unwrap_or(0);
+    if col.get_array_memory_size() <= 2 * slice + 4096 {
+        return col;
+    }
+    let mut copy = arrow::array::MutableArrayData::new(vec![&data], false, col.len());
+    match copy.try_extend(0, 0, col.len()) {
+        Ok(()) => arrow::array::make_array(copy.freeze()),
+        Err(_) => col, // cannot overflow for a slice of one array; keep it as it is
+    }
+}
+
 impl FrameCollector {
     /// Start; `keep_obsm` when a global stage or a Parquet/plot output needs embeddings.
     pub fn new(keep_obsm: bool) -> Self {
@@ -49,7 +65,7 @@ impl FrameCollector {
         // the whole buffer it shares with the other granules of the block (which counted
         // each block up to four times and refused a million cells that fit).
         let mut bytes: usize = cols.iter().map(|(_, c)| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size())).sum();
-        self.parts.push(cols.into_iter().map(|(_, c)| c).collect());
+        self.parts.push(cols.into_iter().map(|(_, c)| compact(c)).collect());
         if self.keep_obsm {
             for key in batch.obsm_keys() {
                 let Some((data, width)) = batch.obsm(&key) else { continue };
