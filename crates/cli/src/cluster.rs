@@ -33,7 +33,8 @@ pub struct ExecutorArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
     bind_host: String,
-    /// Host name the client and other executors reach this one by (default: --bind-host).
+    /// Host name the client and other executors reach this one by (default: --bind-host,
+    /// or this machine's host name when binding to all addresses).
     #[arg(long)]
     external_host: Option<String>,
     /// Arrow Flight port (results are fetched from it).

@@ -73,6 +73,15 @@ pub async fn serve_scheduler(o: &SchedulerOptions) -> Result<(), String> {
     start_server(cluster, o.bind, Arc::new(config)).await.map_err(|e| format!("scheduler on {}: {e}", o.bind))
 }
 
+/// The host others reach an executor by when it did not say: its bind address, or, for a
+/// wildcard bind (`0.0.0.0`, `::`), this machine's host name.
+fn reachable_host(bind_host: &str) -> String {
+    match bind_host {
+        "0.0.0.0" | "::" | "[::]" => crate::settings::host_name(),
+        other => other.to_string(),
+    }
+}
+
 /// Run an executor until the process ends.
 pub async fn serve_executor(o: &ExecutorOptions) -> Result<(), String> {
     let endpoint = crate::client::endpoint(&o.scheduler).map_err(|e| e.to_string())?;
@@ -90,7 +99,7 @@ pub async fn serve_executor(o: &ExecutorOptions) -> Result<(), String> {
     let config = ExecutorProcessConfig {
         executor_id: name,
         bind_host: o.bind_host.clone(),
-        external_host: o.external_host.clone().or_else(|| Some(o.bind_host.clone())),
+        external_host: Some(o.external_host.clone().unwrap_or_else(|| reachable_host(&o.bind_host))),
         port: o.port,
         grpc_port: o.grpc_port,
         scheduler_host: host.to_string(),
