@@ -434,18 +434,12 @@ fn merge_into(acc: &mut [Option<Box<dyn FitState>>], states: Vec<Option<Box<dyn 
     Ok(())
 }
 
-/// The saved form of a segment's states, for a task to send; every fit state can be saved.
-fn sendable_states(plan: &Plan, work: &[WorkSlot], states: &[Option<Box<dyn FitState>>]) -> Result<Vec<SavedSlot>> {
-    work.iter()
-        .zip(states)
-        .map(|(w, st)| match (&w.work, st) {
-            (Work::Map(_), _) => Ok(SavedSlot::Map),
-            (Work::Fold(..), None) => Ok(SavedSlot::EmptyFit),
-            (Work::Fold(..), Some(s)) => s.save().map(SavedSlot::Fit).ok_or_else(|| {
-                step_error(plan, w.step, atlasflow_core::StageError::Batch("this step's fit state cannot be sent to a cluster".into()))
-            }),
-        })
-        .collect()
+/// Add the cells in and out of each slot of `more` to `acc`.
+fn add_cells(acc: &mut [(u64, u64)], more: &[(u64, u64)]) {
+    for (c, o) in acc.iter_mut().zip(more) {
+        c.0 += o.0;
+        c.1 += o.1;
+    }
 }
 
 /// The saved form of a pass's states, or None when one of them cannot be saved.
@@ -879,10 +873,7 @@ impl Ctx<'_> {
                         w.write(b)?;
                     }
                     merge_into(&mut seg_acc[skip..], out.states, self.plan, &work[skip..])?;
-                    for (c, o) in seg_cells[skip..].iter_mut().zip(&out.cells) {
-                        c.0 += o.0;
-                        c.1 += o.1;
-                    }
+                    add_cells(&mut seg_cells[skip..], &out.cells);
                     match &mut part {
                         Part::Task { batches: true, emit, .. } => emit(TaskItem::Batch(gi, out.batch))?,
                         _ => {
@@ -898,13 +889,11 @@ impl Ctx<'_> {
                         match &mut part {
                             Part::All => {
                                 merge_into(&mut acc, states, self.plan, work)?;
-                                for (c, o) in cells.iter_mut().zip(&counts) {
-                                    c.0 += o.0;
-                                    c.1 += o.1;
-                                }
+                                add_cells(&mut cells, &counts);
                             }
                             Part::Task { emit, .. } => {
-                                let slots = sendable_states(self.plan, work, &states)?;
+                                let slots = save_states(work, &states)
+                                    .ok_or_else(|| task_error(format!("{label}: a fit state cannot be saved to be sent back")))?;
                                 emit(TaskItem::Segment(SegmentOut { segment: gi / self.seg_len, slots, cells: counts }))?;
                             }
                         }
@@ -1008,10 +997,7 @@ impl Ctx<'_> {
             }
             let states = restore_states(self, work, seg.slots)?;
             merge_into(&mut acc, states, self.plan, work)?;
-            for (c, o) in cells.iter_mut().zip(&seg.cells) {
-                c.0 += o.0;
-                c.1 += o.1;
-            }
+            add_cells(&mut cells, &seg.cells);
         }
         if !write {
             self.progress.advance(self.source.n_obs() as u64);
